@@ -1,0 +1,2 @@
+//! `tsdb-cli` (commands being written).
+fn main() {}

@@ -1,0 +1,87 @@
+//! Errors of the write-ahead log.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where and why the log stopped being readable.
+///
+/// `offset` is the byte offset inside segment `segment` of the first entry that could not be read;
+/// everything before it was intact. Repair truncates the segment there (see [`crate::repair`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corruption {
+    /// Sequence number of the damaged (or missing) segment.
+    pub segment: u64,
+    /// Offset inside that segment of the first unreadable byte.
+    pub offset: u64,
+    /// What was wrong, for a person.
+    pub reason: String,
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "segment {:06} at offset {}: {}",
+            self.segment, self.offset, self.reason
+        )
+    }
+}
+
+/// Errors returned by the WAL's writer, reader, repair and truncation.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    /// An operating-system call failed on a file or directory of the log.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("open", "write", "fsync", ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The log holds bytes that are not a valid entry or record.
+    #[error("WAL corruption in {0}")]
+    Corruption(Corruption),
+    /// A record passed to an encoder cannot be represented (for example more than 4 GiB in one entry).
+    #[error("cannot encode record: {0}")]
+    Encode(String),
+    /// The log was closed, or an earlier failure left it unusable: nothing more is acknowledged.
+    #[error("WAL unusable after an earlier failure: {0}")]
+    Failed(Arc<WalError>),
+    /// The log was closed.
+    #[error("WAL is closed")]
+    Closed,
+}
+
+impl WalError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> WalError {
+        WalError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corruption(segment: u64, offset: u64, reason: impl Into<String>) -> WalError {
+        WalError::Corruption(Corruption {
+            segment,
+            offset,
+            reason: reason.into(),
+        })
+    }
+
+    /// The corruption this error reports, if it is one.
+    pub fn as_corruption(&self) -> Option<&Corruption> {
+        match self {
+            WalError::Corruption(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Result type of this crate.
+pub type Result<T, E = WalError> = std::result::Result<T, E>;
