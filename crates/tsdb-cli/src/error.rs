@@ -1,0 +1,91 @@
+//! Errors the binary reports, and the exit status each one gives.
+//!
+//! Commands return `anyhow::Result`. An error that needs a particular exit status or a hint is a
+//! [`CliError`] inside the `anyhow::Error`; anything else (an I/O error, say) is a failure (exit 1) and is
+//! printed with its chain of causes.
+
+use std::fmt;
+use std::io;
+
+/// Exit status of a failed command (a damaged WAL, an I/O error, ...).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status of a usage or input error (a missing directory, a bad argument); clap uses it too.
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error with a chosen exit status and an optional hint on what to do about it.
+#[derive(Debug)]
+pub struct CliError {
+    /// Exit status.
+    pub code: u8,
+    /// Printed as `error: MESSAGE`.
+    pub message: String,
+    /// Printed as `hint: HINT` on the next line.
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    /// A usage or input error (exit status 2).
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            code: EXIT_USAGE,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A failure (exit status 1).
+    pub fn failure(message: impl Into<String>) -> CliError {
+        CliError {
+            code: EXIT_FAILURE,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// The exit status for `err`.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<CliError>()
+        .map_or(EXIT_FAILURE, |e| e.code)
+}
+
+/// Whether `err` comes from writing to a pipe whose reader has gone (EPIPE).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(&CliError::usage("x").into()), EXIT_USAGE);
+        assert_eq!(exit_code(&CliError::failure("x").into()), EXIT_FAILURE);
+        assert_eq!(exit_code(&anyhow::anyhow!("x")), EXIT_FAILURE);
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised_through_context() {
+        let e = anyhow::Error::from(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing");
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}
