@@ -1,1 +1,33 @@
-//! Chunks: the XOR codec, block chunk files and head chunk files (being written).
+//! Chunks: the XOR (Gorilla) float codec and the two kinds of chunk files, byte-compatible with
+//! Prometheus 2.x.
+//!
+//! This crate owns the encoding of samples into chunks ([`XorChunk`], decoded by [`XorIter`]), the
+//! segment files of a block's `chunks/` directory ([`BlockChunkWriter`], [`BlockChunkReader`]) and
+//! the memory-mapped head chunk files of `chunks_head/` ([`HeadChunkFiles`]). It knows nothing of
+//! series labels, indexes, the WAL or the head: callers decide which samples form a chunk, keep
+//! the references this crate hands back, and map them to series. Every chunk read from a file has
+//! its CRC32-Castagnoli checked; damaged bytes give typed errors naming file and offset, never a
+//! panic.
+
+mod block_files;
+mod bstream;
+mod encoding;
+mod error;
+mod files;
+mod head_files;
+mod varint;
+mod xor;
+mod xor_iter;
+
+pub use block_files::{
+    BlockChunkIter, BlockChunkReader, BlockChunkRef, BlockChunkWriter, ChunkData,
+    BLOCK_CHUNKS_MAGIC, DEFAULT_SEGMENT_SIZE,
+};
+pub use encoding::Encoding;
+pub use error::{ChunkFull, Corruption, DecodeError, Error, Result};
+pub use head_files::{
+    Damage, HeadChunk, HeadChunkFiles, HeadChunkRef, HeadFilesOptions, ReplayReport, ReplayedChunk,
+    DEFAULT_HEAD_FILE_SIZE, DEFAULT_WRITE_BUFFER_SIZE, HEAD_CHUNKS_MAGIC,
+};
+pub use xor::XorChunk;
+pub use xor_iter::XorIter;

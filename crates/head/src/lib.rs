@@ -1,6 +1,26 @@
 //! The head: the in-memory part of the database where writes land.
 //!
-//! It owns the series held in memory, their open and full chunks, the postings that index them by label,
-//! the appender and its commit protocol, replay of the write-ahead log on open and truncation of old data.
-//! Files on disk are left to `tsdb-wal` (the log) and `tsdb-chunks` (head chunk files); blocks are not its
-//! business: `tsdb` joins the head and `tsdb-block`.
+//! It owns the series held in memory ([`Head`]), their open and full chunks, the postings that index them
+//! by label, the [`Appender`] and its commit protocol (log to the WAL, then apply), replay of the head chunk
+//! files and the WAL on open, and [`Head::truncate`]. Files are left to `tsdb-wal` (the log) and
+//! `tsdb-chunks` (`chunks_head/` files); blocks are not its business: `tsdb` joins the head and
+//! `tsdb-block`.
+
+mod appender;
+mod error;
+mod head;
+mod metrics;
+mod options;
+mod postings;
+mod reftable;
+mod replay;
+mod series;
+mod stripes;
+
+pub use appender::{Appender, CommitStats};
+pub use error::{AppendError, HeadError};
+pub use head::{Head, HeadTruncation};
+pub use metrics::HeadMetrics;
+pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE};
+pub use replay::ReplayReport;
+pub use tsdb_wal::SeriesRef;

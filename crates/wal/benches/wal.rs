@@ -43,7 +43,7 @@ impl Scrapes {
             let s = self.next_series;
             let r = self.rand();
             let v = &mut self.values[s as usize];
-            if s % 3 == 0 {
+            if s.is_multiple_of(3) {
                 *v = ((*v * 100.0).round() + (r % 201) as f64 - 100.0) / 100.0;
             } else {
                 *v += (r % 100) as f64;

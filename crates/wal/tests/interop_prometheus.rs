@@ -243,7 +243,7 @@ fn value(kind: usize, s: usize, i: usize, rng: &mut Rng) -> f64 {
         },
         // Special values: NaN, ±Inf, -0.0, extremes, interleaved with ordinary ones.
         _ => {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 SPECIALS[(i / 2 + s) % SPECIALS.len()]
             } else {
                 s_f - i_f * 0.5

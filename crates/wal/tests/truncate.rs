@@ -37,7 +37,7 @@ fn build(dir: &Path, mode: WalMode) -> Wal {
 }
 
 fn keep(r: u64) -> bool {
-    r % 3 != 0
+    !r.is_multiple_of(3)
 }
 
 /// What the log must read as after truncating at `mint`, from its records and segment stats before.

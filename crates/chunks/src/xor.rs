@@ -1,0 +1,363 @@
+//! The XOR ("Gorilla") float chunk codec, bit-identical to Prometheus's `chunkenc.XORChunk`.
+//!
+//! Layout: a 2-byte big-endian sample count, then a bit stream. The first sample is a zig-zag varint
+//! timestamp and the raw 64 value bits; the second a uvarint timestamp delta and an XOR-coded value;
+//! every later one a delta-of-delta timestamp in one of five bit buckets and an XOR-coded value.
+//! Timestamp arithmetic wraps like Go's, so any `i64` sequence (even out of order) round-trips.
+//!
+//! This module holds the appender; [`crate::xor_iter`] the decoder.
+
+use crate::bstream::BitWriter;
+use crate::error::{ChunkFull, DecodeError};
+use crate::varint;
+use crate::xor_iter::{self, XorIter};
+
+/// Size of the sample-count header.
+pub(crate) const HEADER: usize = 2;
+/// "No leading/trailing width chosen yet": the first XOR always announces its width.
+const NO_WIDTH: u8 = 0xff;
+
+/// An XOR chunk being appended to: owns its encoded bytes.
+///
+/// `Clone` copies only the bytes written so far (a reader can take a snapshot cheaply and
+/// iterate it while the original keeps growing).
+#[derive(Debug, Clone)]
+pub struct XorChunk {
+    w: BitWriter,
+    num: u16,
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl Default for XorChunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl XorChunk {
+    /// An empty chunk (2 header bytes, zero samples).
+    pub fn new() -> Self {
+        XorChunk {
+            w: BitWriter::with_header(HEADER, 128),
+            num: 0,
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            leading: NO_WIDTH,
+            trailing: 0,
+        }
+    }
+
+    /// Takes over encoded chunk bytes (for example read from disk) so more samples can be appended.
+    ///
+    /// Every sample is decoded to rebuild the appender's state, so appending to the result gives
+    /// the same bytes as appending every sample to one chunk in one go. Errors if the bytes do not
+    /// decode or carry more than the (at most 8) padding bits an appender leaves. Padding bits are
+    /// cleared. (Prometheus's `Appender()` on existing data differs in two corners that its head
+    /// never reaches: it starts writing at the next whole byte, and it reuses a 64-bit value window
+    /// when no window had been announced yet.)
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let end = xor_iter::decode_to_end(bytes)?;
+        let spare = (bytes.len() * 8) as u64 - end.bit_pos as u64;
+        if spare > 8 {
+            return Err(DecodeError::TrailingBits { bits: spare });
+        }
+        Ok(XorChunk {
+            w: BitWriter::resume(bytes, end.bit_pos, spare == 8),
+            num: end.samples,
+            t: end.t,
+            v: end.v,
+            t_delta: end.t_delta,
+            leading: end.window.map_or(NO_WIDTH, |(l, _)| l),
+            trailing: end.window.map_or(0, |(_, t)| t),
+        })
+    }
+
+    /// Number of samples appended.
+    #[inline]
+    pub fn num_samples(&self) -> u16 {
+        self.num
+    }
+
+    /// The encoded chunk so far: header and bit stream, exactly as Prometheus would store it.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        self.w.bytes()
+    }
+
+    /// The encoded chunk, consuming the appender.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.w.into_bytes()
+    }
+
+    /// The last appended sample, if any.
+    pub fn last(&self) -> Option<(i64, f64)> {
+        (self.num > 0).then(|| (self.t, f64::from_bits(self.v)))
+    }
+
+    /// An iterator over the samples appended so far.
+    pub fn iter(&self) -> XorIter<'_> {
+        XorIter::from_header(self.w.bytes(), self.num)
+    }
+
+    /// Appends a sample. Timestamps are not checked for order (the caller validates); any sequence
+    /// of `i64`s encodes and decodes exactly. Allocates only when the byte buffer must grow.
+    ///
+    /// Fails only when the chunk already holds `u16::MAX` samples.
+    #[inline]
+    pub fn append(&mut self, t: i64, v: f64) -> Result<(), ChunkFull> {
+        if self.num < 2 || self.num == u16::MAX {
+            return self.append_slow(t, v);
+        }
+        let vbits = v.to_bits();
+        let delta = t.wrapping_sub(self.t) as u64;
+        let dod = delta.wrapping_sub(self.t_delta) as i64;
+        // The timestamp bits (bucket prefix and delta of delta) go out together with the value's
+        // control bits; only the last write of a sample matters for the stream length.
+        let (tbits, tn) = if dod == 0 {
+            (0, 1)
+        } else if fits(dod, 14) {
+            (0b10 << 14 | low_bits(dod, 14), 2 + 14)
+        } else if fits(dod, 17) {
+            (0b110 << 17 | low_bits(dod, 17), 3 + 17)
+        } else if fits(dod, 20) {
+            (0b1110 << 20 | low_bits(dod, 20), 4 + 20)
+        } else {
+            self.w.write_bits(0b1111, 4);
+            self.w.write_bits(dod as u64, 64);
+            (0, 0)
+        };
+        self.w.begin();
+        self.write_value(tbits, tn, vbits);
+        self.w.end();
+        self.t = t;
+        self.v = vbits;
+        self.t_delta = delta;
+        self.num += 1;
+        self.w.put_u16_be(0, self.num);
+        Ok(())
+    }
+
+    /// The first two samples, and the full chunk.
+    #[cold]
+    fn append_slow(&mut self, t: i64, v: f64) -> Result<(), ChunkFull> {
+        let vbits = v.to_bits();
+        let mut buf = [0u8; varint::MAX_LEN_64];
+        match self.num {
+            u16::MAX => return Err(ChunkFull(self.num)),
+            0 => {
+                let n = varint::put_varint(&mut buf, t);
+                for &b in &buf[..n] {
+                    self.w.write_bits(b as u64, 8);
+                }
+                self.w.write_bits(vbits, 64);
+                self.t_delta = 0;
+            }
+            _ => {
+                let delta = t.wrapping_sub(self.t) as u64;
+                let n = varint::put_uvarint(&mut buf, delta);
+                for &b in &buf[..n] {
+                    self.w.write_bits(b as u64, 8);
+                }
+                self.w.begin();
+                self.write_value(0, 0, vbits);
+                self.w.end();
+                self.t_delta = delta;
+            }
+        }
+        self.t = t;
+        self.v = vbits;
+        self.num += 1;
+        self.w.put_u16_be(0, self.num);
+        Ok(())
+    }
+
+    /// Writes `prefix` (its `pn` low bits, `pn <= 24`) followed by the XOR coding of the value.
+    /// Runs between `begin` and `end` of the writer.
+    #[inline(always)]
+    fn write_value(&mut self, prefix: u64, pn: u32, vbits: u64) {
+        let x = vbits ^ self.v;
+        if x == 0 {
+            // '0': same value.
+            self.w.put(prefix << 1, pn + 1);
+            return;
+        }
+        // Leading zeros are stored in 5 bits, so at most 31 are claimed.
+        let lz = (x.leading_zeros() as u8).min(31);
+        let tz = x.trailing_zeros() as u8;
+        let (sig, shift) = if self.leading != NO_WIDTH && lz >= self.leading && tz >= self.trailing
+        {
+            // '10': reuse the previous window.
+            self.w.put(prefix << 2 | 0b10, pn + 2);
+            (
+                64 - self.leading as u32 - self.trailing as u32,
+                self.trailing,
+            )
+        } else {
+            // '11', 5 bits of leading zeros, 6 bits of significant width (64 is written as 0).
+            self.leading = lz;
+            self.trailing = tz;
+            let sig = 64 - lz as u32 - tz as u32;
+            let ctl = 0b11 << 11 | (lz as u64) << 6 | (sig as u64 & 0x3f);
+            self.w.put(prefix << 13 | ctl, pn + 13);
+            (sig, tz)
+        };
+        if sig > self.w.room() {
+            self.w.make_room();
+        }
+        if sig <= self.w.room() {
+            self.w.put(x >> shift, sig);
+        } else {
+            self.w.write_bits(x >> shift, sig);
+        }
+    }
+}
+
+/// Whether `x` lies in the range Prometheus encodes in an `n`-bit bucket: `-(2^(n-1) - 1) ..= 2^(n-1)`.
+#[inline]
+fn fits(x: i64, n: u32) -> bool {
+    let half = 1i64 << (n - 1);
+    // Shift the range to 0 ..= 2^n - 1; anything that wraps lands far above it.
+    (x.wrapping_add(half - 1) as u64) < (1u64 << n)
+}
+
+#[inline]
+fn low_bits(x: i64, n: u32) -> u64 {
+    x as u64 & ((1u64 << n) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(samples: &[(i64, f64)]) -> Vec<u8> {
+        let mut c = XorChunk::new();
+        for &(t, v) in samples {
+            c.append(t, v).unwrap();
+        }
+        let got: Vec<(i64, u64)> = c
+            .iter()
+            .map(|s| s.map(|(t, v)| (t, v.to_bits())))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(got, want);
+        c.into_bytes()
+    }
+
+    #[test]
+    fn empty_chunk() {
+        let c = XorChunk::new();
+        assert_eq!(c.bytes(), &[0, 0]);
+        assert_eq!(c.iter().count(), 0);
+    }
+
+    #[test]
+    fn single_sample_has_prometheus_length() {
+        // header 2 + varint(0) 1 + value 8 + the empty byte Prometheus's byte writer leaves.
+        let b = round_trip(&[(0, 1.5)]);
+        assert_eq!(b.len(), 12);
+        assert_eq!(&b[..3], &[0, 1, 0]);
+        assert_eq!(b[11], 0);
+    }
+
+    #[test]
+    fn edge_values_and_times() {
+        round_trip(&[
+            (-5_000, f64::NAN),
+            (-4_000, f64::from_bits(0x7ff0_0000_0000_0002)),
+            (i64::MAX, f64::INFINITY),
+            (i64::MIN, f64::NEG_INFINITY),
+            (0, -0.0),
+            (1, 0.0),
+            (1, f64::MIN_POSITIVE),
+            (3, f64::MAX),
+        ]);
+    }
+
+    #[test]
+    fn all_dod_buckets() {
+        let mut t = 1_000_000i64;
+        let mut s = vec![(t, 1.0)];
+        let mut delta = 15_000i64;
+        for d in [
+            0i64,
+            1,
+            -1,
+            8191,
+            -8191,
+            8192,
+            -8192,
+            65536,
+            -65535,
+            65537,
+            524288,
+            -524287,
+            524289,
+            -524288,
+            1 << 40,
+        ] {
+            delta += d;
+            t += delta;
+            s.push((t, s.len() as f64));
+        }
+        round_trip(&s);
+    }
+
+    #[test]
+    fn from_bytes_of_every_prefix_continues_identically() {
+        let samples: Vec<(i64, f64)> = (0..40)
+            .map(|i| {
+                (
+                    i * 1000 + (i % 4),
+                    if i < 5 { 7.0 } else { (i as f64).ln() },
+                )
+            })
+            .collect();
+        let mut whole = XorChunk::new();
+        for &(t, v) in &samples {
+            whole.append(t, v).unwrap();
+        }
+        for cut in 0..samples.len() {
+            let mut head = XorChunk::new();
+            for &(t, v) in &samples[..cut] {
+                head.append(t, v).unwrap();
+            }
+            let mut c = XorChunk::from_bytes(head.bytes()).unwrap();
+            for &(t, v) in &samples[cut..] {
+                c.append(t, v).unwrap();
+            }
+            assert_eq!(c.bytes(), whole.bytes(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn from_bytes_continues_appending() {
+        let mut c = XorChunk::new();
+        for i in 0..50 {
+            c.append(1000 + i * 15_000 + (i % 3), (i as f64).sqrt())
+                .unwrap();
+        }
+        let mut d = XorChunk::from_bytes(c.bytes()).unwrap();
+        assert_eq!(d.bytes(), c.bytes());
+        for i in 50..100 {
+            c.append(1000 + i * 15_000, i as f64 * 0.5).unwrap();
+            d.append(1000 + i * 15_000, i as f64 * 0.5).unwrap();
+        }
+        assert_eq!(d.bytes(), c.bytes());
+    }
+
+    #[test]
+    fn chunk_full() {
+        let mut c = XorChunk::new();
+        for i in 0..u16::MAX as i64 {
+            c.append(i, 0.0).unwrap();
+        }
+        assert_eq!(c.append(1 << 20, 0.0), Err(ChunkFull(u16::MAX)));
+        assert_eq!(c.iter().count(), u16::MAX as usize);
+    }
+}

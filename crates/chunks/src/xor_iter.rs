@@ -1,0 +1,714 @@
+//! Decoding XOR chunks: [`XorIter`] over borrowed bytes, without allocating.
+//!
+//! Two decoders share the state of a [`Decoder`]: a general one that reads field by field and
+//! handles everything (the first two samples, 64-bit timestamp deltas, the end of the data), and
+//! a batch loop that keeps its state in registers for the common samples. A test checks that they
+//! agree on damaged input too.
+
+use crate::bstream::BitReader;
+use crate::error::DecodeError;
+use crate::varint;
+use crate::xor::HEADER;
+
+/// Samples decoded ahead by [`XorIter`] in one go.
+const BATCH: usize = 32;
+
+/// Decodes the samples of XOR chunk bytes borrowed from anywhere (memory, a memory-mapped file);
+/// never allocates.
+///
+/// Use it as an [`Iterator`] of `Result<(t, v), DecodeError>`, or Prometheus-style with
+/// [`XorIter::advance`], [`XorIter::seek`] and [`XorIter::at`]. Samples are decoded up to 32 at a
+/// time into a buffer inside the iterator (the decoder then keeps its state in registers);
+/// samples before a damaged spot are all handed out before its error. After an error every
+/// further call reports that error again (and the `Iterator` ends).
+#[derive(Debug, Clone)]
+pub struct XorIter<'a> {
+    d: Decoder<'a>,
+    total: u16,
+    /// `total`, or the index of the sample whose decoding failed.
+    end: u16,
+    /// Samples decoded so far (handed out or buffered).
+    decoded: u16,
+    ts: [i64; BATCH],
+    vs: [u64; BATCH],
+    /// Next buffered sample to hand out, and how many are buffered.
+    pos: u8,
+    filled: u8,
+    cur_t: i64,
+    cur_v: u64,
+    err: Option<DecodeError>,
+    /// The `Iterator` interface has reported `err` and now ends.
+    fused: bool,
+}
+
+/// Bit reader plus the state the XOR coding carries from sample to sample. The batch loop
+/// copies it into locals, so it lives in registers while decoding.
+#[derive(Debug, Clone, Copy)]
+struct Decoder<'a> {
+    r: BitReader<'a>,
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+    /// A value window ('11' control) has been read; until then `leading`/`trailing` are zero.
+    window_set: bool,
+}
+
+impl<'a> XorIter<'a> {
+    /// An iterator over chunk bytes (header included). Errors only if the header is missing;
+    /// damage in the stream is reported by the decoding calls.
+    pub fn new(chunk: &'a [u8]) -> Result<Self, DecodeError> {
+        match chunk {
+            [a, b, ..] => Ok(Self::from_header(chunk, u16::from_be_bytes([*a, *b]))),
+            _ => Err(DecodeError::TooShort { len: chunk.len() }),
+        }
+    }
+
+    pub(crate) fn from_header(chunk: &'a [u8], total: u16) -> Self {
+        XorIter {
+            d: Decoder {
+                r: BitReader::new(chunk.get(HEADER..).unwrap_or(&[])),
+                t: 0,
+                v: 0,
+                t_delta: 0,
+                leading: 0,
+                trailing: 0,
+                window_set: false,
+            },
+            total,
+            end: total,
+            decoded: 0,
+            ts: [0; BATCH],
+            vs: [0; BATCH],
+            pos: 0,
+            filled: 0,
+            cur_t: i64::MIN,
+            cur_v: 0,
+            err: None,
+            fused: false,
+        }
+    }
+
+    /// Sample count announced by the chunk header.
+    pub fn num_samples(&self) -> u16 {
+        self.total
+    }
+
+    /// Samples handed out so far.
+    fn handed_out(&self) -> u16 {
+        self.decoded - (self.filled - self.pos) as u16
+    }
+
+    /// The current sample: `(i64::MIN, 0.0)` before the first successful advance.
+    #[inline]
+    pub fn at(&self) -> (i64, f64) {
+        (self.cur_t, f64::from_bits(self.cur_v))
+    }
+
+    /// Moves to the next sample: `Ok(true)` if there is one (read it with [`XorIter::at`]),
+    /// `Ok(false)` once all announced samples were read.
+    #[inline]
+    pub fn advance(&mut self) -> Result<bool, DecodeError> {
+        if self.pos < self.filled {
+            let i = self.pos as usize % BATCH;
+            self.cur_t = self.ts[i];
+            self.cur_v = self.vs[i];
+            self.pos += 1;
+            return Ok(true);
+        }
+        self.advance_slow()
+    }
+
+    /// Refills the buffer, or reports the end or the error.
+    #[inline(never)]
+    fn advance_slow(&mut self) -> Result<bool, DecodeError> {
+        if self.decoded < self.end {
+            self.fill();
+            if self.filled > 0 {
+                self.cur_t = self.ts[0];
+                self.cur_v = self.vs[0];
+                self.pos = 1;
+                return Ok(true);
+            }
+        }
+        match self.err {
+            Some(e) => Err(e),
+            None => Ok(false),
+        }
+    }
+
+    /// Decodes up to [`BATCH`] samples into the buffer, stopping early at the end or an error.
+    fn fill(&mut self) {
+        self.pos = 0;
+        self.filled = 0;
+        let mut n = 0usize;
+        while n < BATCH && self.decoded < self.end {
+            if self.decoded >= 2 {
+                let (n2, k, failed) =
+                    self.d
+                        .run_fast(&mut self.ts, &mut self.vs, n, self.decoded, self.end);
+                let progressed = n2 > n;
+                n = n2;
+                self.decoded = k;
+                if let Some(e) = failed {
+                    self.fail(e);
+                    break;
+                }
+                if progressed {
+                    continue;
+                }
+            }
+            // One sample through the general decoder.
+            match self.d.next_general(self.decoded) {
+                Ok(()) => {
+                    self.ts[n] = self.d.t;
+                    self.vs[n] = self.d.v;
+                    n += 1;
+                    self.decoded += 1;
+                }
+                Err(e) => {
+                    self.fail(e);
+                    break;
+                }
+            }
+        }
+        self.filled = n as u8;
+    }
+
+    #[cold]
+    fn fail(&mut self, e: DecodeError) {
+        self.err = Some(e);
+        self.end = self.decoded;
+    }
+
+    /// Advances to the first sample with timestamp `>= t` (staying put if the current one
+    /// qualifies). `Ok(false)` if no such sample remains.
+    pub fn seek(&mut self, t: i64) -> Result<bool, DecodeError> {
+        if self.handed_out() > 0 && self.cur_t >= t {
+            return Ok(true);
+        }
+        while self.advance()? {
+            if self.cur_t >= t {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Decoder<'_> {
+    #[inline]
+    fn end(sample: u16) -> DecodeError {
+        DecodeError::UnexpectedEnd { sample }
+    }
+
+    /// Decodes sample `sample` (any index) bit by bit where needed.
+    #[inline(never)]
+    fn next_general(&mut self, sample: u16) -> Result<(), DecodeError> {
+        let end = || Self::end(sample);
+        match sample {
+            0 => {
+                let t = varint::unzigzag(self.read_uvarint(sample)?);
+                let v = self.r.read_bits_wide(64).ok_or_else(end)?;
+                self.t = t;
+                self.v = v;
+                Ok(())
+            }
+            1 => {
+                self.t_delta = self.read_uvarint(sample)?;
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.read_value(sample)
+            }
+            _ => {
+                let ones = self.r.read_unary(4).ok_or_else(end)?;
+                let dod = match ones {
+                    0 => 0,
+                    4 => self.r.read_bits_wide(64).ok_or_else(end)?,
+                    _ => {
+                        // 1 -> 14 bits, 2 -> 17, 3 -> 20.
+                        let sz = 11 + 3 * ones;
+                        let bits = self.r.read_bits(sz).ok_or_else(end)?;
+                        if bits > 1 << (sz - 1) {
+                            bits.wrapping_sub(1 << sz)
+                        } else {
+                            bits
+                        }
+                    }
+                };
+                self.t_delta = self.t_delta.wrapping_add(dod);
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.read_value(sample)
+            }
+        }
+    }
+
+    fn read_uvarint(&mut self, sample: u16) -> Result<u64, DecodeError> {
+        let mut x = 0u64;
+        let mut shift = 0u32;
+        for i in 0..varint::MAX_LEN_64 {
+            let b = self.r.read_bits(8).ok_or_else(|| Self::end(sample))?;
+            if b < 0x80 {
+                if i == varint::MAX_LEN_64 - 1 && b > 1 {
+                    break;
+                }
+                return Ok(x | b << shift);
+            }
+            x |= (b & 0x7f) << shift;
+            shift += 7;
+        }
+        Err(DecodeError::VarintOverflow { sample })
+    }
+
+    fn read_value(&mut self, sample: u16) -> Result<(), DecodeError> {
+        let end = || Self::end(sample);
+        let ctl = self.r.read_unary(2).ok_or_else(end)?;
+        let sig = match ctl {
+            0 => return Ok(()),
+            1 => 64 - self.leading as u32 - self.trailing as u32,
+            _ => {
+                let w = self.r.read_bits(11).ok_or_else(end)?;
+                let lz = (w >> 6) as u32;
+                let sig = match (w & 0x3f) as u32 {
+                    0 => 64,
+                    s => s,
+                };
+                self.set_window(sample, lz, sig)?;
+                sig
+            }
+        };
+        let bits = self.r.read_bits_wide(sig).ok_or_else(end)?;
+        self.v ^= bits << self.trailing;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn set_window(&mut self, sample: u16, lz: u32, sig: u32) -> Result<(), DecodeError> {
+        if lz + sig > 64 {
+            return Err(DecodeError::BadValueWidth {
+                sample,
+                leading: lz as u8,
+                significant: sig as u8,
+            });
+        }
+        self.leading = lz as u8;
+        self.trailing = (64 - lz - sig) as u8;
+        self.window_set = true;
+        Ok(())
+    }
+
+    /// Decodes samples `k..end` (`k >= 2`) into `ts[n..]`/`vs[n..]` until the buffer is full, the
+    /// chunk ends, a sample needs [`Decoder::next_general`] (a 64-bit timestamp delta), or an error.
+    /// Returns the new `n` and `k`, and the error if any.
+    ///
+    /// The hot loop of the crate: all state lives in locals (registers), and the last bytes of
+    /// the data are decoded from a zero-padded copy so that 8-byte loads always have room.
+    ///
+    /// On x86-64 CPUs with BMI2 a copy compiled for it is used: its shifts by a variable amount
+    /// are single instructions, and this loop is mostly such shifts.
+    #[inline]
+    fn run_fast(
+        &mut self,
+        ts: &mut [i64; BATCH],
+        vs: &mut [u64; BATCH],
+        n: usize,
+        k: u16,
+        end: u16,
+    ) -> (usize, u16, Option<DecodeError>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("bmi2") {
+                // SAFETY: the CPU supports BMI2, the only requirement of `run_fast_bmi2`.
+                return unsafe { self.run_fast_bmi2(ts, vs, n, k, end) };
+            }
+        }
+        self.run_fast_portable(ts, vs, n, k, end)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "bmi2")]
+    unsafe fn run_fast_bmi2(
+        &mut self,
+        ts: &mut [i64; BATCH],
+        vs: &mut [u64; BATCH],
+        n: usize,
+        k: u16,
+        end: u16,
+    ) -> (usize, u16, Option<DecodeError>) {
+        self.run_fast_body(ts, vs, n, k, end)
+    }
+
+    #[inline(never)]
+    fn run_fast_portable(
+        &mut self,
+        ts: &mut [i64; BATCH],
+        vs: &mut [u64; BATCH],
+        n: usize,
+        k: u16,
+        end: u16,
+    ) -> (usize, u16, Option<DecodeError>) {
+        self.run_fast_body(ts, vs, n, k, end)
+    }
+
+    #[inline(always)]
+    fn run_fast_body(
+        &mut self,
+        ts: &mut [i64; BATCH],
+        vs: &mut [u64; BATCH],
+        n: usize,
+        k: u16,
+        end: u16,
+    ) -> (usize, u16, Option<DecodeError>) {
+        let data = self.r.data;
+        let start = self.r.next.min(data.len());
+        let rest = &data[start..];
+        if rest.len() >= MARGIN {
+            self.run::<false>(rest, rest.len() * 8, start, ts, vs, n, k, end)
+        } else {
+            let mut pad = [0u8; MARGIN + 64];
+            pad[..rest.len()].copy_from_slice(rest);
+            self.run::<true>(&pad, rest.len() * 8, start, ts, vs, n, k, end)
+        }
+    }
+
+    /// The loop of [`Decoder::run_fast`] over `bytes` (the data from `start` on, or a padded copy
+    /// of its last bytes when `PADDED`), of which `limit` bits are real.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run<const PADDED: bool>(
+        &mut self,
+        bytes: &[u8],
+        limit: usize,
+        start: usize,
+        ts: &mut [i64; BATCH],
+        vs: &mut [u64; BATCH],
+        n: usize,
+        k: u16,
+        end: u16,
+    ) -> (usize, u16, Option<DecodeError>) {
+        let count = (BATCH - n.min(BATCH)).min(end.saturating_sub(k) as usize);
+        let mut i = 0usize;
+        let mut next = 0usize;
+        let mut window = self.r.window;
+        let mut avail = self.r.avail;
+        let (mut t, mut v, mut t_delta) = (self.t, self.v, self.t_delta);
+        let mut trailing = self.trailing as u32;
+        // Significant bits of the current value window: 64 - leading - trailing.
+        let mut width = 64 - self.leading as u32 - trailing;
+        let mut window_set = self.window_set;
+        let mut err = None;
+
+        macro_rules! top_up {
+            () => {
+                match bytes.get(next..).and_then(|b| b.first_chunk::<8>()) {
+                    Some(c) => {
+                        window |= u64::from_be_bytes(*c) >> avail;
+                        let take = (63 - avail) >> 3;
+                        next += take as usize;
+                        avail += take * 8;
+                    }
+                    None => {
+                        err = Some(DecodeError::UnexpectedEnd {
+                            sample: k + i as u16,
+                        });
+                        break;
+                    }
+                }
+            };
+        }
+
+        while i < count {
+            if !PADDED && next + MARGIN > bytes.len() {
+                break;
+            }
+            if avail < 4 + 20 + 13 {
+                top_up!();
+            }
+            // Now avail >= 37: the timestamp and the value header fit.
+            // Timestamp bucket prefix '0', '10', '110', '1110'.
+            let (raw, half, mut used) = if (window as i64) >= 0 {
+                (0, 0, 1)
+            } else if ((window << 1) as i64) >= 0 {
+                (window << 2 >> 50, 1u64 << 13, 2 + 14)
+            } else if ((window << 2) as i64) >= 0 {
+                (window << 3 >> 47, 1 << 16, 3 + 17)
+            } else if ((window << 3) as i64) >= 0 {
+                (window << 4 >> 44, 1 << 19, 4 + 20)
+            } else {
+                break; // 64-bit delta of delta: general decoder.
+            };
+            // Above half means negative: subtract 2 * half (a no-op for the '0' bucket). Done
+            // with a mask, as the sign of jittery timestamps is a coin toss for a branch.
+            let negative = half.wrapping_sub(raw) >> 63;
+            let dod = raw.wrapping_sub((half << 1) & negative.wrapping_neg());
+            // Value control '0' (same), '10' (previous window), '11' + 5 + 6 bits (new window).
+            let w2 = window << used;
+            if (w2 as i64) >= 0 {
+                used += 1;
+                window <<= used;
+                avail -= used;
+                t_delta = t_delta.wrapping_add(dod);
+                t = t.wrapping_add(t_delta as i64);
+            } else {
+                if ((w2 << 1) as i64) >= 0 {
+                    used += 2;
+                } else {
+                    let lz = (w2 << 2 >> 59) as u32;
+                    let w = match (w2 << 7 >> 58) as u32 {
+                        0 => 64,
+                        s => s,
+                    };
+                    if lz + w > 64 {
+                        // Report what the general decoder would: the end of the data comes
+                        // first if the header reaches into the padding. (Positions are
+                        // relative to `start`; the window may reach back before it.)
+                        let past_end = next * 8 + used as usize + 13 > limit + avail as usize;
+                        err = Some(if past_end {
+                            DecodeError::UnexpectedEnd {
+                                sample: k + i as u16,
+                            }
+                        } else {
+                            DecodeError::BadValueWidth {
+                                sample: k + i as u16,
+                                leading: lz as u8,
+                                significant: w as u8,
+                            }
+                        });
+                        break;
+                    }
+                    used += 13;
+                    width = w;
+                    trailing = 64 - lz - w;
+                    window_set = true;
+                }
+                window <<= used;
+                avail -= used;
+                t_delta = t_delta.wrapping_add(dod);
+                t = t.wrapping_add(t_delta as i64);
+                if width > avail {
+                    top_up!();
+                }
+                let bits = if width <= avail && width < 64 {
+                    let b = window >> (64 - width);
+                    window <<= width;
+                    avail -= width;
+                    b
+                } else {
+                    let hi = window >> 32;
+                    window <<= 32;
+                    avail -= 32;
+                    top_up!();
+                    let lo_bits = width - 32;
+                    let lo = window >> (64 - lo_bits);
+                    window <<= lo_bits;
+                    avail -= lo_bits;
+                    hi << lo_bits | lo
+                };
+                v ^= bits << trailing;
+            }
+            if PADDED && next * 8 > limit + avail as usize {
+                err = Some(DecodeError::UnexpectedEnd {
+                    sample: k + i as u16,
+                });
+                break;
+            }
+            let at = (n + i) % BATCH;
+            ts[at] = t;
+            vs[at] = v;
+            i += 1;
+        }
+
+        if next * 8 > limit {
+            // Drop zero padding from the window's count: it holds all real bits that are left.
+            let extra = (next * 8 - limit) as u32;
+            avail = avail.saturating_sub(extra);
+            next = limit / 8;
+        }
+        self.r.next = start + next;
+        self.r.window = window;
+        self.r.avail = avail;
+        self.t = t;
+        self.v = v;
+        self.t_delta = t_delta;
+        self.leading = (64 - width - trailing) as u8;
+        self.trailing = trailing as u8;
+        self.window_set = window_set;
+        (n + i, k + i as u16, err)
+    }
+}
+
+/// Bytes that must remain for a step straight from the data: up to three top-ups of at most 7
+/// bytes each, and an 8-byte load.
+const MARGIN: usize = 32;
+
+impl Iterator for XorIter<'_> {
+    type Item = Result<(i64, f64), DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.fused {
+            return None;
+        }
+        match self.advance() {
+            Ok(true) => Some(Ok(self.at())),
+            Ok(false) => None,
+            Err(e) => {
+                // Report the error once, then end.
+                self.fused = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.fused {
+            return (0, Some(0));
+        }
+        // An error takes the place of a sample; one already met is still to be reported.
+        let left =
+            self.end.saturating_sub(self.handed_out()) as usize + self.err.is_some() as usize;
+        (0, Some(left))
+    }
+}
+
+/// Where decoding a whole chunk left the decoder: what an appender needs to continue it.
+pub(crate) struct DecodedEnd {
+    pub(crate) samples: u16,
+    /// Bit position (from the start of the chunk) just past the last sample.
+    pub(crate) bit_pos: usize,
+    pub(crate) t: i64,
+    pub(crate) v: u64,
+    pub(crate) t_delta: u64,
+    /// Leading and trailing zero counts of the last value window, if one was announced.
+    pub(crate) window: Option<(u8, u8)>,
+}
+
+/// Decodes every sample of `chunk` and reports the final state.
+pub(crate) fn decode_to_end(chunk: &[u8]) -> Result<DecodedEnd, DecodeError> {
+    let mut it = XorIter::new(chunk)?;
+    while it.advance()? {}
+    let d = it.d;
+    Ok(DecodedEnd {
+        samples: it.total,
+        bit_pos: d.r.bit_position() + HEADER * 8,
+        t: d.t,
+        v: d.v,
+        t_delta: d.t_delta,
+        window: d.window_set.then_some((d.leading, d.trailing)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::XorChunk;
+
+    #[test]
+    fn seek_and_at() {
+        let mut c = XorChunk::new();
+        for i in 0..10 {
+            c.append(i * 10, i as f64).unwrap();
+        }
+        let mut it = c.iter();
+        assert_eq!(it.at().0, i64::MIN);
+        assert!(it.seek(35).unwrap());
+        assert_eq!(it.at(), (40, 4.0));
+        assert!(it.seek(0).unwrap());
+        assert_eq!(it.at(), (40, 4.0));
+        assert!(!it.seek(1000).unwrap());
+    }
+
+    #[test]
+    fn truncated_bytes_error() {
+        let mut c = XorChunk::new();
+        for i in 0..20 {
+            c.append(i * 1000, i as f64 * 1.1).unwrap();
+        }
+        let b = c.bytes();
+        for cut in 0..b.len() - 1 {
+            let r: Result<Vec<_>, _> = match XorIter::new(&b[..cut]) {
+                Ok(it) => it.collect(),
+                Err(e) => Err(e),
+            };
+            assert!(r.is_err(), "cut at {cut}");
+        }
+    }
+
+    /// Decodes with the general (bit by bit) decoder only: the reference for the fast path.
+    fn decode_general(bytes: &[u8]) -> (Vec<(i64, u64)>, Option<DecodeError>) {
+        let Ok(mut it) = XorIter::new(bytes) else {
+            return (Vec::new(), Some(DecodeError::TooShort { len: bytes.len() }));
+        };
+        let mut out = Vec::new();
+        for k in 0..it.total {
+            if let Err(e) = it.d.next_general(k) {
+                return (out, Some(e));
+            }
+            out.push((it.d.t, it.d.v));
+        }
+        (out, None)
+    }
+
+    fn decode_fast(bytes: &[u8]) -> (Vec<(i64, u64)>, Option<DecodeError>) {
+        let Ok(it) = XorIter::new(bytes) else {
+            return (Vec::new(), Some(DecodeError::TooShort { len: bytes.len() }));
+        };
+        let mut out = Vec::new();
+        for s in it {
+            match s {
+                Ok((t, v)) => out.push((t, v.to_bits())),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    #[test]
+    fn fast_path_agrees_with_general_decoder_on_damaged_streams() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..3000 {
+            let mut c = XorChunk::new();
+            let n = 1 + rnd() % 200;
+            let mut t = (rnd() >> 20) as i64;
+            let mut v = 100.0f64;
+            for _ in 0..n {
+                t = t.wrapping_add(match rnd() % 6 {
+                    0 => 15_000,
+                    1 => 15_000 + (rnd() % 9) as i64 - 4,
+                    2 => (rnd() % (1 << 21)) as i64,
+                    3 => rnd() as i64,
+                    _ => 30_000,
+                });
+                v = match rnd() % 5 {
+                    0 => v,
+                    1 => f64::from_bits(rnd()),
+                    _ => v + (rnd() % 100) as f64 * 0.25,
+                };
+                c.append(t, v).unwrap();
+            }
+            let mut b = c.into_bytes();
+            // Clean, then with damage: flipped bits, truncation, a lying sample count.
+            assert_eq!(decode_fast(&b), decode_general(&b), "round {round} clean");
+            match round % 3 {
+                0 => {
+                    let i = 2 + (rnd() as usize) % (b.len() - 2).max(1);
+                    if i < b.len() {
+                        b[i] ^= 1 << (rnd() % 8);
+                    }
+                }
+                1 => b.truncate(2 + (rnd() as usize) % (b.len() - 1)),
+                _ => {
+                    let lie = (rnd() % 400) as u16;
+                    b[..2].copy_from_slice(&lie.to_be_bytes());
+                }
+            }
+            assert_eq!(decode_fast(&b), decode_general(&b), "round {round} damaged");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The appender: buffers a batch, then `commit` logs it to the WAL and applies it to the series.
+
+use std::sync::Arc;
+
+use tsdb_labels::Labels;
+use tsdb_wal::{Batch, RefSample, RefSeries, SeriesRef};
+
+use crate::error::{AppendError, HeadError};
+use crate::head::Head;
+use crate::metrics::Counters;
+use crate::reftable::ReadBarrier;
+use crate::series::{Appended, MemSeries};
+/// What a commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Samples stored.
+    pub samples: u64,
+    /// Samples found out of order or conflicting at commit time (a concurrent appender wrote the series
+    /// first); they were logged but not stored, exactly as replay will treat them.
+    pub rejected: u64,
+    /// Series records logged.
+    pub series_logged: u64,
+}
+
+/// A batch of samples for the head. Samples are checked as they are appended (a rejected sample does not
+/// affect the others); nothing is visible to readers or durable until [`commit`](Appender::commit).
+/// Dropping an appender without committing rolls it back. While an appender is open, truncation cannot
+/// remove series: commit or drop it promptly.
+pub struct Appender<'h> {
+    head: &'h Head,
+    barrier: ReadBarrier<'h>,
+    id: u64,
+    series: Vec<Arc<MemSeries>>,
+    samples: Vec<RefSample>,
+    new_series: Vec<RefSeries>,
+    min_t: i64,
+    max_t: i64,
+}
+
+impl<'h> Appender<'h> {
+    pub(crate) fn new(head: &'h Head, id: u64) -> Self {
+        Appender {
+            head,
+            barrier: head.read_barrier(),
+            id,
+            series: Vec::new(),
+            samples: Vec::new(),
+            new_series: Vec::new(),
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+        }
+    }
+
+    /// Samples buffered so far.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Appends a sample to the series with `labels`, creating the series if needed; returns its reference
+    /// for later [`append_ref`](Self::append_ref) calls.
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        if labels.is_empty() {
+            Counters::add(&self.head.counters.invalid_labels, 1);
+            return Err(AppendError::InvalidLabels {
+                labels: "{}".into(),
+                reason: "a series needs at least one label".into(),
+            });
+        }
+        let s = self.head.get_or_create(labels);
+        self.buffer(s, t, v)
+    }
+
+    /// Appends a sample to the series from label pairs, validating them.
+    pub fn append_pairs<'a>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        match Labels::new(pairs.clone()) {
+            Ok(l) => self.append(&l, t, v),
+            Err(e) => {
+                Counters::add(&self.head.counters.invalid_labels, 1);
+                let text: Vec<String> = pairs
+                    .into_iter()
+                    .map(|(n, v)| format!("{n}={}", tsdb_labels::go_quote(v)))
+                    .collect();
+                Err(AppendError::InvalidLabels {
+                    labels: format!("{{{}}}", text.join(", ")),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Appends a sample to the series with reference `r`.
+    pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        let Some(s) = self.head.lookup(&self.barrier, r) else {
+            Counters::add(&self.head.counters.unknown_refs, 1);
+            return Err(AppendError::UnknownRef { series: r });
+        };
+        self.buffer(s, t, v)
+    }
+
+    /// Checks and buffers one sample.
+    fn buffer(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        let head = self.head;
+        let min_valid = head.append_lower_bound();
+        if t < min_valid {
+            Counters::add(&head.counters.out_of_bounds, 1);
+            return Err(AppendError::OutOfBounds {
+                labels: s.labels.clone(),
+                t,
+                min_valid,
+            });
+        }
+        match s.check(self.id, t, v) {
+            Ok(true) => {}
+            Ok(false) => return Ok(s.sref),
+            Err(e) => {
+                match e {
+                    AppendError::OutOfOrder { .. } => Counters::add(&head.counters.out_of_order, 1),
+                    _ => Counters::add(&head.counters.duplicates, 1),
+                }
+                return Err(e);
+            }
+        }
+        s.note_pending(self.id, t, v);
+        if !s.is_logged() && !self.new_series.iter().any(|x| x.series == s.sref) {
+            self.new_series.push(RefSeries {
+                series: s.sref,
+                labels: s.labels.clone(),
+            });
+        }
+        let sref = s.sref;
+        self.samples.push(RefSample { series: sref, t, v });
+        self.series.push(s);
+        self.min_t = self.min_t.min(t);
+        self.max_t = self.max_t.max(t);
+        Ok(sref)
+    }
+
+    /// Logs the batch to the WAL (new series first, then samples) and then applies it, returning once the
+    /// WAL accepted it under its sync policy. On a WAL error nothing is applied.
+    ///
+    /// The series of the batch stay locked (in reference order, so commits cannot deadlock) from the final
+    /// check through logging to applying: for every series, the WAL holds its samples in the order they
+    /// are applied, and holds only samples that are stored, so replay rebuilds exactly this state.
+    pub fn commit(mut self) -> Result<CommitStats, HeadError> {
+        let head = self.head;
+        let mut stats = CommitStats::default();
+        if self.samples.is_empty() {
+            return Ok(stats);
+        }
+        let Some(wal) = head.wal.as_ref() else {
+            self.release();
+            return Err(HeadError::ReadOnly);
+        };
+        // Lock order: by series reference.
+        let n = self.samples.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        if !self.samples.windows(2).all(|w| w[0].series <= w[1].series) {
+            order.sort_by_key(|&i| self.samples[i as usize].series);
+        }
+        let mut guards = Vec::new();
+        let mut accepted: Vec<RefSample> = Vec::with_capacity(n);
+        let mut which: Vec<(usize, u32)> = Vec::with_capacity(n); // (guard index, sample index)
+        let (mut ooo, mut dup) = (0u64, 0u64);
+        let mut prev: Option<SeriesRef> = None;
+        let mut newest = (i64::MIN, 0f64);
+        for &i in &order {
+            let x = self.samples[i as usize];
+            let s = &self.series[i as usize];
+            if prev != Some(x.series) {
+                let st = s.state.lock();
+                newest = (st.max_t, st.last_v);
+                guards.push(st);
+                prev = Some(x.series);
+            }
+            if x.t > newest.0 {
+                newest = (x.t, x.v);
+                accepted.push(x);
+                which.push((guards.len() - 1, i));
+            } else if x.t == newest.0 && x.v.to_bits() == newest.1.to_bits() {
+                // An exact duplicate: accepted, nothing to store.
+            } else if x.t < newest.0 {
+                ooo += 1;
+            } else {
+                dup += 1;
+            }
+        }
+        // Series records for series not yet logged (a series created by an appender that has not
+        // committed yet is logged by whichever commits first; duplicates are harmless on replay).
+        let barrier = &self.barrier;
+        self.new_series.retain(|s| {
+            head.lookup(barrier, s.series)
+                .is_some_and(|m| !m.is_logged())
+        });
+        if let Err(e) = wal.log(Batch {
+            series: &self.new_series,
+            samples: &accepted,
+            deletes: &[],
+        }) {
+            drop(guards);
+            self.release();
+            return Err(e.into());
+        }
+        for s in &self.new_series {
+            if let Some(m) = head.lookup(&self.barrier, s.series) {
+                m.set_logged();
+            }
+        }
+        stats.series_logged = self.new_series.len() as u64;
+        let files = head.chunks.as_ref();
+        let (range, max) = (head.opts.chunk_range, head.opts.samples_per_chunk);
+        let mut cuts = 0u64;
+        for (x, &(g, i)) in accepted.iter().zip(&which) {
+            let s = &self.series[i as usize];
+            if let Ok(Appended::Stored(cut)) =
+                guards[g].append(s.sref, &s.labels, x.t, x.v, range, max, files)
+            {
+                stats.samples += 1;
+                cuts += cut as u64;
+            }
+        }
+        let mut prev: Option<SeriesRef> = None;
+        let mut gi = 0usize;
+        for &i in &order {
+            let s = &self.series[i as usize];
+            if prev != Some(s.sref) {
+                if prev.is_some() {
+                    gi += 1;
+                }
+                prev = Some(s.sref);
+                s.publish_newest(&guards[gi]);
+            }
+        }
+        drop(guards);
+        stats.rejected = ooo + dup;
+        let c = &head.counters;
+        Counters::add(&c.samples_appended, stats.samples);
+        Counters::add(&c.chunks_created, cuts);
+        Counters::add(&c.out_of_order, ooo);
+        Counters::add(&c.duplicates, dup);
+        Counters::add(&c.commits, 1);
+        head.note_time_range(self.min_t, self.max_t);
+        self.series.clear();
+        self.samples.clear();
+        Ok(stats)
+    }
+
+    /// Discards the batch.
+    pub fn rollback(mut self) {
+        self.release();
+    }
+
+    fn release(&mut self) {
+        for s in self.series.drain(..) {
+            s.clear_pending(self.id);
+        }
+        self.samples.clear();
+    }
+}
+
+impl Drop for Appender<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

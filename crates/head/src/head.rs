@@ -1,0 +1,434 @@
+//! The head: series map, postings, WAL and head chunk files, reads and truncation.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tsdb_chunks::HeadChunkFiles;
+use tsdb_labels::{Labels, Matcher};
+use tsdb_wal::{Delete, SeriesRef, Wal};
+
+use crate::appender::Appender;
+use crate::error::HeadError;
+use crate::metrics::{Counters, HeadMetrics};
+use crate::options::HeadOptions;
+use crate::postings::MemPostings;
+use crate::reftable::{ReadBarrier, RefTable};
+use crate::replay::{replay, ReplayReport};
+use crate::series::MemSeries;
+use crate::stripes::StripeSeries;
+
+/// The in-memory head of a database directory: `DIR/wal` and `DIR/chunks_head` on disk.
+///
+/// `Send + Sync`: appenders, readers and truncation may run on many threads at once.
+pub struct Head {
+    pub(crate) opts: HeadOptions,
+    dir: PathBuf,
+    pub(crate) series: StripeSeries,
+    refs: RefTable,
+    /// Series whose reference is beyond what `refs` covers.
+    overflow: Mutex<HashMap<SeriesRef, Arc<MemSeries>>>,
+    /// Appenders and readers hold the read side while they use series; truncation takes the write side
+    /// only to unlink removed series.
+    barrier: RwLock<()>,
+    postings: RwLock<MemPostings>,
+    next_ref: AtomicU64,
+    pub(crate) wal: Option<Wal>,
+    pub(crate) chunks: Option<HeadChunkFiles>,
+    min_valid: AtomicI64,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    appender_ids: AtomicU64,
+    truncating: Mutex<()>,
+    pub(crate) counters: Counters,
+}
+
+/// What [`Head::truncate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadTruncation {
+    /// Series removed (no sample left at or after the truncation time).
+    pub series_removed: u64,
+    /// Head chunk files deleted.
+    pub chunk_files_removed: usize,
+    /// What the WAL truncation did.
+    pub wal: tsdb_wal::TruncateReport,
+}
+
+impl Head {
+    /// Opens the head of `dir`: replays head chunk files, then the WAL (repairing a damaged WAL tail, which
+    /// the report describes), then opens the WAL for writing.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        opts: HeadOptions,
+    ) -> Result<(Head, ReplayReport), HeadError> {
+        Head::open_with(dir.as_ref(), opts, true)
+    }
+
+    /// Replays the head of `dir` into memory without writing anything: no WAL writer, no repair of a
+    /// damaged WAL (the report says where replay stopped), full chunks kept in memory. Commits fail with
+    /// [`HeadError::ReadOnly`].
+    pub fn open_read_only(
+        dir: impl AsRef<Path>,
+        opts: HeadOptions,
+    ) -> Result<(Head, ReplayReport), HeadError> {
+        Head::open_with(dir.as_ref(), opts, false)
+    }
+
+    fn open_with(
+        dir: &Path,
+        opts: HeadOptions,
+        writable: bool,
+    ) -> Result<(Head, ReplayReport), HeadError> {
+        let chunks_dir = dir.join("chunks_head");
+        let chunks = if writable || chunks_dir.is_dir() {
+            Some(HeadChunkFiles::open(&chunks_dir, opts.head_chunks.clone())?)
+        } else {
+            None
+        };
+        let mut head = Head {
+            series: StripeSeries::new(opts.stripes),
+            refs: RefTable::new(),
+            overflow: Mutex::new(HashMap::new()),
+            barrier: RwLock::new(()),
+            postings: RwLock::new(MemPostings::default()),
+            next_ref: AtomicU64::new(1),
+            wal: None,
+            chunks,
+            min_valid: AtomicI64::new(opts.min_valid),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            appender_ids: AtomicU64::new(1),
+            truncating: Mutex::new(()),
+            counters: Counters::default(),
+            dir: dir.to_path_buf(),
+            opts,
+        };
+        let report = replay(&head, &dir.join("wal"), writable)?;
+        if writable {
+            let wal_dir = dir.join("wal");
+            let wal = if report.wal_repair.is_some() {
+                Wal::open(&wal_dir, head.opts.wal.clone())?
+            } else {
+                Wal::open_with_stats(&wal_dir, head.opts.wal.clone(), &report.wal_segments)?
+            };
+            head.wal = Some(wal);
+        }
+        head.counters
+            .replay_nanos
+            .store(report.duration.as_nanos() as u64, Ordering::Relaxed);
+        Ok((head, report))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the head was opened with.
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
+    }
+
+    /// The WAL writer (absent when read-only).
+    pub fn wal(&self) -> Option<&Wal> {
+        self.wal.as_ref()
+    }
+
+    /// A new appender.
+    pub fn appender(&self) -> Appender<'_> {
+        Appender::new(self, self.appender_ids.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Samples older than this are rejected as out of bounds.
+    pub fn min_valid(&self) -> i64 {
+        self.min_valid.load(Ordering::Acquire)
+    }
+
+    /// The oldest timestamp an appender accepts now: the lower bound, raised by the append window.
+    pub fn append_lower_bound(&self) -> i64 {
+        let lb = self.min_valid();
+        match self.opts.append_window {
+            Some(w) => {
+                let max = self.max_time();
+                if max == i64::MIN {
+                    lb
+                } else {
+                    lb.max(max.saturating_sub(w))
+                }
+            }
+            None => lb,
+        }
+    }
+
+    /// Raises the lower bound for new samples (never lowers it).
+    pub fn set_min_valid(&self, t: i64) {
+        self.min_valid.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Lowest sample time in the head (`i64::MAX` when empty).
+    pub fn min_time(&self) -> i64 {
+        self.min_time.load(Ordering::Acquire)
+    }
+
+    /// Highest sample time in the head (`i64::MIN` when empty).
+    pub fn max_time(&self) -> i64 {
+        self.max_time.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn note_time_range(&self, min_t: i64, max_t: i64) {
+        if min_t <= max_t {
+            self.min_time.fetch_min(min_t, Ordering::AcqRel);
+            self.max_time.fetch_max(max_t, Ordering::AcqRel);
+        }
+    }
+
+    /// Number of series in memory.
+    pub fn num_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> HeadMetrics {
+        let c = &self.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        HeadMetrics {
+            series: self.series.len() as u64,
+            series_created: l(&c.series_created),
+            series_removed: l(&c.series_removed),
+            samples_appended: l(&c.samples_appended),
+            out_of_order: l(&c.out_of_order),
+            duplicates: l(&c.duplicates),
+            out_of_bounds: l(&c.out_of_bounds),
+            unknown_refs: l(&c.unknown_refs),
+            invalid_labels: l(&c.invalid_labels),
+            chunks_created: l(&c.chunks_created),
+            commits: l(&c.commits),
+            wal_bytes: self.wal.as_ref().map_or(0, |w| w.metrics().bytes_logged),
+            replay_duration: Duration::from_nanos(l(&c.replay_nanos)),
+        }
+    }
+
+    /// The read side of the barrier that keeps series from being unlinked (recursive: never blocks behind
+    /// a waiting truncation while this thread already holds it).
+    pub(crate) fn read_barrier(&self) -> ReadBarrier<'_> {
+        self.barrier.read_recursive()
+    }
+
+    /// The series with reference `r`.
+    #[inline]
+    pub(crate) fn lookup(&self, b: &ReadBarrier<'_>, r: SeriesRef) -> Option<Arc<MemSeries>> {
+        if RefTable::covers(r) {
+            self.refs.get(b, r)
+        } else {
+            self.overflow.lock().get(&r).cloned()
+        }
+    }
+
+    fn register(&self, s: &Arc<MemSeries>) {
+        if RefTable::covers(s.sref) {
+            self.refs.insert(s);
+        } else {
+            self.overflow.lock().insert(s.sref, s.clone());
+        }
+    }
+
+    pub(crate) fn get_or_create(&self, labels: &Labels) -> Arc<MemSeries> {
+        let hash = labels.stable_hash();
+        if let Some(s) = self.series.get_by_labels(hash, labels) {
+            return s;
+        }
+        let (s, created) = self.series.get_or_create(
+            hash,
+            labels,
+            false,
+            || self.next_ref.fetch_add(1, Ordering::Relaxed),
+            |s| self.register(s),
+        );
+        if created {
+            self.postings.write().add(s.sref, &s.labels);
+            Counters::add(&self.counters.series_created, 1);
+        }
+        s
+    }
+
+    /// Creates a series with a given reference during replay; if the labels already exist under another
+    /// reference, that series is returned (the caller maps the reference).
+    pub(crate) fn create_replayed(&self, r: SeriesRef, labels: &Labels) -> (Arc<MemSeries>, bool) {
+        let hash = labels.stable_hash();
+        let (s, created) =
+            self.series
+                .get_or_create(hash, labels, true, || r, |s| self.register(s));
+        if created {
+            self.postings.write().add(s.sref, &s.labels);
+            Counters::add(&self.counters.series_created, 1);
+            self.next_ref.fetch_max(r + 1, Ordering::AcqRel);
+        }
+        (s, created)
+    }
+
+    /// Label names of all series, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        self.postings.read().label_names()
+    }
+
+    /// Values of label `name` across all series, sorted; with matchers, only of the series they select.
+    pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        if matchers.is_empty() {
+            return self.postings.read().label_values(name);
+        }
+        let mut v: Vec<String> = self
+            .select(matchers)
+            .iter()
+            .filter_map(|(_, l)| l.get(name).map(str::to_string))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The series the matchers select (all series for no matcher), sorted by labels.
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<(SeriesRef, Labels)> {
+        let refs = self.postings.read().select(matchers);
+        let b = self.read_barrier();
+        let mut out: Vec<(SeriesRef, Labels)> = refs
+            .into_iter()
+            .filter_map(|r| self.lookup(&b, r))
+            .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
+            .map(|s| (s.sref, s.labels.clone()))
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
+    }
+
+    /// The labels of a series.
+    pub fn labels(&self, r: SeriesRef) -> Option<Labels> {
+        let b = self.read_barrier();
+        self.lookup(&b, r).map(|s| s.labels.clone())
+    }
+
+    /// Appends the samples of series `r` with `mint <= t <= maxt`, oldest first, deleted ranges left out.
+    /// Returns false if there is no such series.
+    pub fn samples_into(
+        &self,
+        r: SeriesRef,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<bool, HeadError> {
+        let b = self.read_barrier();
+        let Some(s) = self.lookup(&b, r) else {
+            return Ok(false);
+        };
+        let mint = mint.max(self.min_valid());
+        let st = s.state.lock();
+        st.samples_into(&s.labels, self.chunks.as_ref(), mint, maxt, out)?;
+        Ok(true)
+    }
+
+    /// The samples of series `r` with `mint <= t <= maxt`.
+    pub fn samples(
+        &self,
+        r: SeriesRef,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(i64, f64)>, HeadError> {
+        let mut v = Vec::new();
+        self.samples_into(r, mint, maxt, &mut v)?;
+        Ok(v)
+    }
+
+    /// Marks `[mint, maxt]` of the selected series as deleted: logged to the WAL, then hidden from reads.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, HeadError> {
+        let sel = self.select(matchers);
+        let deletes: Vec<Delete> = sel
+            .iter()
+            .map(|(r, _)| Delete {
+                series: *r,
+                mint,
+                maxt,
+            })
+            .collect();
+        if deletes.is_empty() {
+            return Ok(0);
+        }
+        let wal = self.wal.as_ref().ok_or(HeadError::ReadOnly)?;
+        wal.log_deletes(&deletes)?;
+        for d in &deletes {
+            self.apply_delete(d);
+        }
+        Ok(deletes.len())
+    }
+
+    pub(crate) fn apply_delete(&self, d: &Delete) {
+        let b = self.read_barrier();
+        if let Some(s) = self.lookup(&b, d.series) {
+            s.state.lock().deleted.push((d.mint, d.maxt));
+        }
+    }
+
+    /// Drops every sample older than `mint`: chunks that end before it, series left empty (unless an
+    /// appender holds samples for them), head chunk files no longer needed, and the WAL's old segments
+    /// (keeping the series records of live series). New samples older than `mint` are rejected afterwards.
+    pub fn truncate(&self, mint: i64) -> Result<HeadTruncation, HeadError> {
+        let _g = self.truncating.lock();
+        self.set_min_valid(mint);
+        let mut rep = HeadTruncation::default();
+        // Drop old chunks series by series (appenders keep going), noting series left empty.
+        let mut empty = Vec::new();
+        let mut new_min = i64::MAX;
+        for s in self.series.all() {
+            let mut st = s.state.lock();
+            if st.truncate_before(mint) {
+                empty.push(s.clone());
+            } else if let Some(f) = st.first_time() {
+                new_min = new_min.min(f.max(mint));
+            }
+        }
+        // Unlink the series still empty, with no appender or reader in between.
+        let mut gone = HashSet::new();
+        {
+            let w = self.barrier.write();
+            for s in &empty {
+                if s.state.lock().is_empty() {
+                    self.series.remove(s);
+                    if RefTable::covers(s.sref) {
+                        self.refs.remove(&w, s.sref);
+                    } else {
+                        self.overflow.lock().remove(&s.sref);
+                    }
+                    gone.insert(s.sref);
+                }
+            }
+            self.refs
+                .free_empty_pages(&w, self.next_ref.load(Ordering::Acquire));
+        }
+        self.postings.write().remove(&gone);
+        rep.series_removed = gone.len() as u64;
+        Counters::add(&self.counters.series_removed, rep.series_removed);
+        self.min_time.store(new_min, Ordering::Release);
+        if let Some(files) = &self.chunks {
+            if self.wal.is_some() {
+                rep.chunk_files_removed = files.truncate_before(mint)?;
+            }
+        }
+        if let Some(wal) = &self.wal {
+            let b = self.read_barrier();
+            rep.wal = wal.truncate(mint, |r| self.lookup(&b, r).is_some())?;
+        }
+        Ok(rep)
+    }
+
+    /// Syncs the WAL and head chunk files and closes them.
+    pub fn close(mut self) -> Result<(), HeadError> {
+        if let Some(wal) = self.wal.take() {
+            wal.close()?;
+        }
+        if let Some(c) = self.chunks.take() {
+            c.close()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! Replay on open: head chunk files first, then the WAL, with samples applied by worker threads sharded by
+//! series reference. Samples already inside replayed chunks are skipped.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use tsdb_chunks::XorIter;
+use tsdb_wal::repair::{repair_at, RepairReport};
+use tsdb_wal::{Corruption, Record, RefSample, SegmentStats, SeriesRef, WalError, WalReader};
+
+use crate::error::HeadError;
+use crate::head::Head;
+use crate::metrics::Counters;
+use crate::series::{Appended, ChunkLoc, ChunkMeta};
+
+const BATCH: usize = 8192;
+
+/// What replay found and did.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayReport {
+    /// Series in the head after replay.
+    pub series: u64,
+    /// Samples in the head after replay (in replayed chunks and from the WAL).
+    pub samples: u64,
+    /// Samples applied from the WAL.
+    pub wal_samples: u64,
+    /// Full chunks replayed from head chunk files.
+    pub chunks: u64,
+    /// WAL samples skipped because a replayed chunk already held them, or out of order.
+    pub skipped: u64,
+    /// WAL samples and head chunks of series the WAL does not define (dropped).
+    pub unknown_refs: u64,
+    /// Deleted ranges applied.
+    pub deletes: u64,
+    /// WAL segments read.
+    pub segments: usize,
+    /// Lowest and highest sample time (`None` when empty).
+    pub time_range: Option<(i64, i64)>,
+    /// Where WAL reading stopped on damage.
+    pub wal_corruption: Option<Corruption>,
+    /// How the damaged WAL was repaired (not in read-only mode).
+    pub wal_repair: Option<RepairReport>,
+    /// Damage found (and cut away) in head chunk files.
+    pub chunk_damage: Option<tsdb_chunks::Damage>,
+    /// Statistics of the WAL segments read, for opening the WAL writer without reading it again.
+    pub wal_segments: Vec<SegmentStats>,
+    /// Wall time of the replay.
+    pub duration: Duration,
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    applied: u64,
+    skipped: u64,
+    unknown: u64,
+    cuts: u64,
+}
+
+fn worker(
+    head: &Head,
+    writable: bool,
+    rx: Receiver<Vec<RefSample>>,
+    back: Sender<Vec<RefSample>>,
+) -> WorkerStats {
+    let mut ws = WorkerStats::default();
+    let files = if writable { head.chunks.as_ref() } else { None };
+    let (range, max) = (head.opts.chunk_range, head.opts.samples_per_chunk);
+    let min_valid = head.min_valid();
+    let barrier = head.read_barrier();
+    for mut batch in rx {
+        for x in &batch {
+            if x.t < min_valid {
+                ws.skipped += 1;
+                continue;
+            }
+            let Some(s) = head.lookup(&barrier, x.series) else {
+                ws.unknown += 1;
+                continue;
+            };
+            let mut st = s.state.lock();
+            if x.t <= st.max_t {
+                ws.skipped += 1;
+                continue;
+            }
+            match st.append(s.sref, &s.labels, x.t, x.v, range, max, files) {
+                Ok(Appended::Stored(cut)) => {
+                    ws.applied += 1;
+                    ws.cuts += cut as u64;
+                }
+                _ => ws.skipped += 1,
+            }
+        }
+        batch.clear();
+        let _ = back.try_send(batch);
+    }
+    ws
+}
+
+pub(crate) fn replay(
+    head: &Head,
+    wal_dir: &Path,
+    writable: bool,
+) -> Result<ReplayReport, HeadError> {
+    let start = Instant::now();
+    let mut rep = ReplayReport::default();
+
+    // 1. Head chunk files: full chunks by series ref.
+    let mut mapped: HashMap<SeriesRef, Vec<ChunkMeta>> = HashMap::new();
+    if let Some(files) = head.chunks.as_ref() {
+        let r = files.replay(|c| {
+            mapped.entry(c.series_ref).or_default().push(ChunkMeta {
+                mint: c.mint,
+                maxt: c.maxt,
+                loc: ChunkLoc::Mapped(c.chunk_ref),
+            });
+        })?;
+        rep.chunks = r.chunks;
+        rep.chunk_damage = r.damage;
+    }
+
+    // 2. The WAL, samples applied by workers sharded by ref.
+    let workers = match head.opts.replay_workers {
+        0 => std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(8),
+        n => n,
+    };
+    let mut reader = WalReader::open(wal_dir)?;
+    let mut remap: HashMap<SeriesRef, SeriesRef> = HashMap::new();
+    let mut chunk_samples = 0u64;
+    let mut corruption = None;
+    let stats: Vec<WorkerStats> =
+        std::thread::scope(|scope| -> Result<Vec<WorkerStats>, HeadError> {
+            let (back_tx, back_rx) = bounded::<Vec<RefSample>>(workers * 8);
+            let mut txs = Vec::new();
+            let mut handles = Vec::new();
+            for _ in 0..workers {
+                let (tx, rx) = bounded::<Vec<RefSample>>(8);
+                let back = back_tx.clone();
+                handles.push(scope.spawn(move || worker(head, writable, rx, back)));
+                txs.push(tx);
+            }
+            let mut bufs: Vec<Vec<RefSample>> =
+                (0..workers).map(|_| Vec::with_capacity(BATCH)).collect();
+            let send = |i: usize, bufs: &mut Vec<Vec<RefSample>>| {
+                let fresh = back_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                let full = std::mem::replace(&mut bufs[i], fresh);
+                let _ = txs[i].send(full);
+            };
+            loop {
+                let e = match reader.next() {
+                    Ok(Some(e)) => e,
+                    Ok(None) => break,
+                    Err(WalError::Corruption(c)) => {
+                        corruption = Some(c);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                match e.record {
+                    Record::Series(ss) => {
+                        for s in ss {
+                            let (m, created) = head.create_replayed(s.series, &s.labels);
+                            if m.sref != s.series {
+                                remap.insert(s.series, m.sref);
+                            }
+                            if created {
+                                if let Some(cs) = mapped.remove(&s.series) {
+                                    chunk_samples += attach_chunks(head, &m, cs);
+                                }
+                            }
+                        }
+                    }
+                    Record::Samples(ss) => {
+                        for x in ss {
+                            let r = if remap.is_empty() {
+                                x.series
+                            } else {
+                                remap.get(&x.series).copied().unwrap_or(x.series)
+                            };
+                            let i = (r % workers as u64) as usize;
+                            bufs[i].push(RefSample { series: r, ..*x });
+                            if bufs[i].len() >= BATCH {
+                                send(i, &mut bufs);
+                            }
+                        }
+                    }
+                    Record::Deletes(ds) => {
+                        for d in ds {
+                            let series = remap.get(&d.series).copied().unwrap_or(d.series);
+                            head.apply_delete(&tsdb_wal::Delete { series, ..*d });
+                            rep.deletes += 1;
+                        }
+                    }
+                    Record::Symbols { .. } => {}
+                }
+            }
+            for i in 0..workers {
+                if !bufs[i].is_empty() {
+                    send(i, &mut bufs);
+                }
+            }
+            drop(txs);
+            Ok(handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect())
+        })?;
+    rep.segments = reader.segment_stats().len() + corruption.is_some() as usize;
+    rep.wal_segments = reader.segment_stats().to_vec();
+    for ws in &stats {
+        rep.wal_samples += ws.applied;
+        rep.skipped += ws.skipped;
+        rep.unknown_refs += ws.unknown;
+        Counters::add(&head.counters.chunks_created, ws.cuts);
+    }
+    rep.unknown_refs += mapped.values().map(|v| v.len() as u64).sum::<u64>();
+    Counters::add(&head.counters.samples_appended, rep.wal_samples);
+    if let Some(c) = &corruption {
+        if writable {
+            rep.wal_repair = Some(repair_at(wal_dir, c)?);
+        }
+    }
+    rep.wal_corruption = corruption;
+    rep.samples = rep.wal_samples + chunk_samples;
+
+    // 3. The head's time range.
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for s in head.series.all() {
+        let st = s.state.lock();
+        s.publish_newest(&st);
+        let first = st
+            .full
+            .first()
+            .map(|c| c.mint)
+            .or(st.open.as_ref().map(|o| o.mint));
+        if let Some(f) = first {
+            lo = lo.min(f.max(head.min_valid()));
+            hi = hi.max(st.max_t);
+        }
+    }
+    head.note_time_range(lo, hi);
+    rep.series = head.series.len() as u64;
+    rep.time_range = (lo <= hi).then_some((lo, hi));
+    rep.duration = start.elapsed();
+    Ok(rep)
+}
+
+/// Gives a replayed series its full chunks from head chunk files; returns how many samples they hold.
+fn attach_chunks(head: &Head, s: &crate::series::MemSeries, mut cs: Vec<ChunkMeta>) -> u64 {
+    let min_valid = head.min_valid();
+    cs.retain(|c| c.maxt >= min_valid);
+    cs.sort_by_key(|c| c.mint);
+    let mut samples = 0u64;
+    let mut last = None;
+    if let Some(files) = head.chunks.as_ref() {
+        for c in &cs {
+            if let ChunkLoc::Mapped(r) = &c.loc {
+                if let Ok(hc) = files.chunk(*r) {
+                    let d = hc.data();
+                    if d.len() >= 2 {
+                        samples += u16::from_be_bytes([d[0], d[1]]) as u64;
+                    }
+                }
+            }
+        }
+        if let Some(ChunkMeta {
+            loc: ChunkLoc::Mapped(r),
+            ..
+        }) = cs.last()
+        {
+            if let Ok(hc) = files.chunk(*r) {
+                if let Ok(mut it) = XorIter::new(hc.data()) {
+                    while let Ok(true) = it.advance() {
+                        last = Some(it.at());
+                    }
+                }
+            }
+        }
+    }
+    let mut st = s.state.lock();
+    if let Some((t, v)) = last {
+        st.max_t = t;
+        st.last_v = v;
+    } else if let Some(c) = cs.last() {
+        st.max_t = c.maxt;
+    }
+    st.full = cs;
+    s.publish_newest(&st);
+    samples
+}

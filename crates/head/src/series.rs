@@ -1,0 +1,360 @@
+//! One series in memory: its full chunks (in head chunk files, or kept in memory when there are none), its
+//! open chunk, its newest sample, and its own lock.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tsdb_chunks::{HeadChunkFiles, HeadChunkRef, XorChunk, XorIter};
+use tsdb_labels::Labels;
+use tsdb_wal::SeriesRef;
+
+use crate::error::{AppendError, HeadError};
+
+/// Where a full chunk's bytes are.
+#[derive(Debug, Clone)]
+pub(crate) enum ChunkLoc {
+    /// In a head chunk file.
+    Mapped(HeadChunkRef),
+    /// In memory (a head without chunk files, or a chunk whose file write failed).
+    Memory(Box<[u8]>),
+}
+
+/// A full chunk: its time range and where its bytes are.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkMeta {
+    pub mint: i64,
+    pub maxt: i64,
+    pub loc: ChunkLoc,
+}
+
+/// The chunk being appended to.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenChunk {
+    pub chunk: XorChunk,
+    pub mint: i64,
+    pub maxt: i64,
+    /// First timestamp that must go into the next chunk (the next multiple of the chunk range).
+    pub boundary: i64,
+}
+
+/// Mutable state of a series, behind its lock.
+#[derive(Debug)]
+pub(crate) struct SeriesState {
+    pub full: Vec<ChunkMeta>,
+    pub open: Option<OpenChunk>,
+    /// Newest sample time (`i64::MIN` if none) and its value.
+    pub max_t: i64,
+    pub last_v: f64,
+    /// Deleted intervals (inclusive).
+    pub deleted: Vec<(i64, i64)>,
+}
+
+/// A series of the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub sref: SeriesRef,
+    pub labels: Labels,
+    pub hash: u64,
+    /// Whether a series record for it is in the WAL.
+    pub logged: AtomicBool,
+    /// Copies of the newest stored sample, readable without the lock: appenders check against them early;
+    /// commit checks again under the lock.
+    newest_t: AtomicI64,
+    newest_v: AtomicU64,
+    /// The last appender that buffered a sample for this series, and that sample.
+    pend_id: AtomicU64,
+    pend_t: AtomicI64,
+    pend_v: AtomicU64,
+    pub state: Mutex<SeriesState>,
+}
+
+/// What a commit-time append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Stored; `true` if it cut a new chunk.
+    Stored(bool),
+    /// Same timestamp and value as the newest sample: accepted, nothing stored.
+    Duplicate,
+}
+
+impl MemSeries {
+    pub fn new(sref: SeriesRef, labels: Labels, hash: u64, logged: bool) -> MemSeries {
+        MemSeries {
+            sref,
+            labels,
+            hash,
+            logged: AtomicBool::new(logged),
+            newest_t: AtomicI64::new(i64::MIN),
+            newest_v: AtomicU64::new(0),
+            pend_id: AtomicU64::new(0),
+            pend_t: AtomicI64::new(i64::MIN),
+            pend_v: AtomicU64::new(0),
+            state: Mutex::new(SeriesState {
+                full: Vec::new(),
+                open: None,
+                max_t: i64::MIN,
+                last_v: 0.0,
+                deleted: Vec::new(),
+            }),
+        }
+    }
+
+    pub fn is_logged(&self) -> bool {
+        self.logged.load(Ordering::Acquire)
+    }
+
+    pub fn set_logged(&self) {
+        self.logged.store(true, Ordering::Release);
+    }
+
+    /// Publishes the newest stored sample (call with the state locked, after it changed).
+    pub fn publish_newest(&self, st: &SeriesState) {
+        self.newest_t.store(st.max_t, Ordering::Release);
+        self.newest_v.store(st.last_v.to_bits(), Ordering::Release);
+    }
+
+    /// Checks a sample against the newest stored sample (and, if `appender` buffered one for this series,
+    /// against that), without locking. `Ok(false)` for an exact duplicate of the newest sample.
+    pub fn check(&self, appender: u64, t: i64, v: f64) -> Result<bool, AppendError> {
+        let (mut newest, mut newest_v) = (
+            self.newest_t.load(Ordering::Acquire),
+            self.newest_v.load(Ordering::Acquire),
+        );
+        if self.pend_id.load(Ordering::Relaxed) == appender {
+            let pt = self.pend_t.load(Ordering::Relaxed);
+            if pt > newest {
+                newest = pt;
+                newest_v = self.pend_v.load(Ordering::Relaxed);
+            }
+        }
+        if t > newest {
+            return Ok(true);
+        }
+        if t < newest {
+            return Err(AppendError::OutOfOrder {
+                labels: self.labels.clone(),
+                t,
+                newest,
+            });
+        }
+        if v.to_bits() == newest_v {
+            return Ok(false);
+        }
+        Err(AppendError::Duplicate {
+            labels: self.labels.clone(),
+            t,
+            stored: f64::from_bits(newest_v),
+            new: v,
+        })
+    }
+
+    /// Notes that `appender` buffered `(t, v)`.
+    pub fn note_pending(&self, appender: u64, t: i64, v: f64) {
+        self.pend_id.store(appender, Ordering::Relaxed);
+        self.pend_t.store(t, Ordering::Relaxed);
+        self.pend_v.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Forgets what `appender` buffered.
+    pub fn clear_pending(&self, appender: u64) {
+        let _ = self
+            .pend_id
+            .compare_exchange(appender, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+impl SeriesState {
+    /// Appends a sample in order, cutting the open chunk at `max_samples` or at the chunk-range boundary;
+    /// a cut chunk goes to `files` (or stays in memory without files).
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &mut self,
+        sref: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+        chunk_range: i64,
+        max_samples: u16,
+        files: Option<&HeadChunkFiles>,
+    ) -> Result<Appended, AppendError> {
+        if t <= self.max_t {
+            if t == self.max_t && v.to_bits() == self.last_v.to_bits() {
+                return Ok(Appended::Duplicate);
+            }
+            return Err(if t == self.max_t {
+                AppendError::Duplicate {
+                    labels: labels.clone(),
+                    t,
+                    stored: self.last_v,
+                    new: v,
+                }
+            } else {
+                AppendError::OutOfOrder {
+                    labels: labels.clone(),
+                    t,
+                    newest: self.max_t,
+                }
+            });
+        }
+        let mut cut = false;
+        let must_cut = match &self.open {
+            Some(o) => o.chunk.num_samples() >= max_samples || t >= o.boundary,
+            None => false,
+        };
+        if must_cut {
+            if let Some(o) = self.open.take() {
+                self.full.push(map_chunk(sref, o, files));
+            }
+        }
+        let open = self.open.get_or_insert_with(|| {
+            cut = true;
+            let boundary = match t.div_euclid(chunk_range).checked_add(1) {
+                Some(n) => n.saturating_mul(chunk_range),
+                None => i64::MAX,
+            };
+            OpenChunk {
+                chunk: XorChunk::new(),
+                mint: t,
+                maxt: t,
+                boundary,
+            }
+        });
+        let full = open.chunk.append(t, v).is_err();
+        if full {
+            // Only at u16::MAX samples, which max_samples prevents; cut and start again.
+            if let Some(o) = self.open.take() {
+                self.full.push(map_chunk(sref, o, files));
+            }
+            let mut c = XorChunk::new();
+            let _ = c.append(t, v);
+            self.open = Some(OpenChunk {
+                chunk: c,
+                mint: t,
+                maxt: t,
+                boundary: t.saturating_add(chunk_range),
+            });
+            cut = true;
+        } else if let Some(o) = self.open.as_mut() {
+            o.maxt = t;
+        }
+        self.max_t = t;
+        self.last_v = v;
+        Ok(Appended::Stored(cut))
+    }
+
+    /// Drops chunks that end before `mint`; true if nothing is left.
+    pub fn truncate_before(&mut self, mint: i64) -> bool {
+        self.full.retain(|c| c.maxt >= mint);
+        if self.open.as_ref().is_some_and(|o| o.maxt < mint) {
+            self.open = None;
+        }
+        self.deleted.retain(|d| d.1 >= mint);
+        self.is_empty()
+    }
+
+    /// Whether the series holds no chunk.
+    pub fn is_empty(&self) -> bool {
+        self.full.is_empty() && self.open.is_none()
+    }
+
+    /// Time of the oldest sample held.
+    pub fn first_time(&self) -> Option<i64> {
+        self.full
+            .first()
+            .map(|c| c.mint)
+            .or(self.open.as_ref().map(|o| o.mint))
+    }
+
+    /// Whether `t` is inside a deleted interval.
+    fn is_deleted(&self, t: i64) -> bool {
+        self.deleted.iter().any(|&(a, b)| a <= t && t <= b)
+    }
+
+    /// Appends the samples with `mint <= t <= maxt` that are not deleted to `out`, oldest first.
+    pub fn samples_into(
+        &self,
+        labels: &Labels,
+        files: Option<&HeadChunkFiles>,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), HeadError> {
+        for c in &self.full {
+            if c.maxt < mint || c.mint > maxt {
+                continue;
+            }
+            match &c.loc {
+                ChunkLoc::Memory(b) => {
+                    self.decode_into(labels, c.mint, c.maxt, b, mint, maxt, out)?
+                }
+                ChunkLoc::Mapped(r) => {
+                    let Some(files) = files else {
+                        return Err(HeadError::BadChunk {
+                            labels: labels.clone(),
+                            mint: c.mint,
+                            maxt: c.maxt,
+                            reason: "head chunk files are not open".into(),
+                        });
+                    };
+                    let hc = files.chunk(*r)?;
+                    self.decode_into(labels, c.mint, c.maxt, hc.data(), mint, maxt, out)?;
+                }
+            }
+        }
+        if let Some(o) = &self.open {
+            if o.maxt >= mint && o.mint <= maxt {
+                self.decode_into(labels, o.mint, o.maxt, o.chunk.bytes(), mint, maxt, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decode_into(
+        &self,
+        labels: &Labels,
+        cmint: i64,
+        cmaxt: i64,
+        bytes: &[u8],
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), HeadError> {
+        let bad = |e: &dyn std::fmt::Display| HeadError::BadChunk {
+            labels: labels.clone(),
+            mint: cmint,
+            maxt: cmaxt,
+            reason: e.to_string(),
+        };
+        let mut it = XorIter::new(bytes).map_err(|e| bad(&e))?;
+        while it.advance().map_err(|e| bad(&e))? {
+            let (t, v) = it.at();
+            if t > maxt {
+                break;
+            }
+            if t >= mint && (self.deleted.is_empty() || !self.is_deleted(t)) {
+                out.push((t, v));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves a full open chunk to the head chunk files, or keeps its bytes in memory if there are none or the
+/// write fails (the WAL still holds its samples).
+fn map_chunk(sref: SeriesRef, o: OpenChunk, files: Option<&HeadChunkFiles>) -> ChunkMeta {
+    if let Some(f) = files {
+        if let Ok(r) = f.write_xor(sref, o.mint, o.maxt, &o.chunk) {
+            return ChunkMeta {
+                mint: o.mint,
+                maxt: o.maxt,
+                loc: ChunkLoc::Mapped(r),
+            };
+        }
+    }
+    ChunkMeta {
+        mint: o.mint,
+        maxt: o.maxt,
+        loc: ChunkLoc::Memory(o.chunk.into_bytes().into_boxed_slice()),
+    }
+}

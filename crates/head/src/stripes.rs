@@ -1,0 +1,127 @@
+//! The striped series map: by labels hash and by reference, each split into many independently locked
+//! stripes so that appenders on different series rarely meet.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tsdb_labels::Labels;
+use tsdb_wal::SeriesRef;
+
+use crate::series::MemSeries;
+
+/// A hasher for keys that are already well-mixed (label hashes) or small dense integers (refs): one
+/// multiply, no SipHash.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
+
+/// Series whose labels share one hash (collisions are kept side by side).
+type Bucket = Vec<Arc<MemSeries>>;
+
+/// Series by labels hash, in stripes; references are found through [`crate::reftable::RefTable`].
+pub(crate) struct StripeSeries {
+    mask: usize,
+    by_hash: Box<[Padded<RwLock<U64Map<Bucket>>>]>,
+    count: AtomicUsize,
+}
+
+/// Keeps each stripe lock on its own cache line, so threads on neighbouring stripes do not slow each other.
+#[repr(align(64))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl StripeSeries {
+    pub fn new(stripes: usize) -> StripeSeries {
+        let n = stripes.max(1).next_power_of_two();
+        StripeSeries {
+            mask: n - 1,
+            by_hash: (0..n)
+                .map(|_| Padded(RwLock::new(U64Map::default())))
+                .collect(),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    pub fn get_by_labels(&self, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
+        let st = self.by_hash[hash as usize & self.mask].read();
+        st.get(&hash)?.iter().find(|s| s.labels == *labels).cloned()
+    }
+
+    /// The series with these labels, created with `new_ref()` as its reference if absent; `true` if created.
+    /// `created` runs for a new series before any other thread can find it by labels.
+    pub fn get_or_create(
+        &self,
+        hash: u64,
+        labels: &Labels,
+        logged: bool,
+        new_ref: impl FnOnce() -> SeriesRef,
+        created: impl FnOnce(&Arc<MemSeries>),
+    ) -> (Arc<MemSeries>, bool) {
+        let mut st = self.by_hash[hash as usize & self.mask].write();
+        let bucket = st.entry(hash).or_default();
+        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
+            return (s.clone(), false);
+        }
+        let r = new_ref();
+        let s = Arc::new(MemSeries::new(r, labels.clone(), hash, logged));
+        created(&s);
+        bucket.push(s.clone());
+        self.count.fetch_add(1, Ordering::Relaxed);
+        (s, true)
+    }
+
+    /// Removes `s`.
+    pub fn remove(&self, s: &MemSeries) {
+        let mut st = self.by_hash[s.hash as usize & self.mask].write();
+        if let Some(b) = st.get_mut(&s.hash) {
+            let before = b.len();
+            b.retain(|x| x.sref != s.sref);
+            if b.len() < before {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+            if b.is_empty() {
+                st.remove(&s.hash);
+            }
+        }
+    }
+
+    /// Every series, in no particular order.
+    pub fn all(&self) -> Vec<Arc<MemSeries>> {
+        let mut v = Vec::with_capacity(self.len());
+        for st in self.by_hash.iter() {
+            for b in st.read().values() {
+                v.extend(b.iter().cloned());
+            }
+        }
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+}

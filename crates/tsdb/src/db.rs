@@ -1,0 +1,655 @@
+//! The database: open and recover, append, query, persist, compact, retain, truncate, delete, close.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+use tsdb_block::{Block, BlockMeta, WriteOptions};
+use tsdb_head::{Appender, Head, HeadOptions, ReplayReport};
+use tsdb_labels::Matcher;
+use tsdb_wal::WalOptions;
+
+use crate::error::DbError;
+use crate::lock::DirLock;
+use crate::options::Options;
+use crate::querier::Querier;
+use crate::source::HeadSource;
+
+/// File holding the time the database was last truncated to (decimal milliseconds): samples older than it
+/// are not replayed from the WAL. Our own file; Prometheus ignores it.
+const TRUNCATED_FILE: &str = "truncated_before";
+
+/// What maintenance did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Blocks written from the head.
+    pub persisted: Vec<BlockMeta>,
+    /// Blocks written by compaction.
+    pub compacted: Vec<BlockMeta>,
+    /// Block directories deleted by retention.
+    pub retention_removed: Vec<PathBuf>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    opts: Options,
+    head: Head,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    /// Serializes persistence, compaction, retention, truncation and deletes.
+    maintenance: Mutex<()>,
+    warnings: Mutex<Vec<String>>,
+    background_error: Mutex<Option<String>>,
+    closed: AtomicBool,
+    _lock: DirLock,
+}
+
+/// An open database directory. `Send + Sync`: share it between threads.
+///
+/// Appends go to the head through [`Db::appender`] (logged to the WAL before they are applied: a commit that
+/// returned is durable under the configured sync policy). Queries see blocks and head merged. A background
+/// thread (unless disabled) persists the head as blocks, compacts them and applies retention; appends and
+/// queries continue meanwhile.
+pub struct Db {
+    inner: Arc<Inner>,
+    background: Background,
+    replay: ReplayReport,
+}
+
+/// The maintenance thread; stopped (and joined) when dropped.
+struct Background {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn is_block_dir(name: &str) -> bool {
+    tsdb_block::parse_block_dir_name(name).is_some()
+}
+
+/// Whether `dir` looks like a database (or is empty / missing); the reason if not.
+fn check_dir(dir: &Path) -> Result<(), DbError> {
+    let md = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(DbError::io("stat", dir, e)),
+    };
+    if !md.is_dir() {
+        return Err(DbError::NotADatabase {
+            dir: dir.to_path_buf(),
+            reason: "it is not a directory".into(),
+        });
+    }
+    let mut ours = 0;
+    let mut foreign = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| DbError::io("list", dir, e))? {
+        let e = e.map_err(|e| DbError::io("list", dir, e))?;
+        let name = e.file_name().to_string_lossy().to_string();
+        let base = name.split('.').next().unwrap_or("");
+        if matches!(
+            name.as_str(),
+            "wal" | "chunks_head" | "lock" | TRUNCATED_FILE | "queries.active"
+        ) || is_block_dir(base)
+            || name.starts_with('.')
+        {
+            ours += 1;
+        } else {
+            foreign.push(name);
+        }
+    }
+    if ours == 0 && !foreign.is_empty() {
+        foreign.sort();
+        foreign.truncate(3);
+        return Err(DbError::NotADatabase {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "it holds other files ({}) and no wal/, chunks_head/ or block",
+                foreign.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn read_truncated(dir: &Path) -> Result<Option<i64>, DbError> {
+    let p = dir.join(TRUNCATED_FILE);
+    match std::fs::read_to_string(&p) {
+        Ok(s) => s
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| DbError::NotADatabase {
+                dir: dir.to_path_buf(),
+                reason: format!("{} does not hold a timestamp", p.display()),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DbError::io("read", &p, e)),
+    }
+}
+
+fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<(), DbError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let dst = dir.join(name);
+    let f = std::fs::File::create(&tmp).map_err(|e| DbError::io("create", &tmp, e))?;
+    use std::io::Write;
+    (&f).write_all(data)
+        .map_err(|e| DbError::io("write", &tmp, e))?;
+    f.sync_all().map_err(|e| DbError::io("fsync", &tmp, e))?;
+    std::fs::rename(&tmp, &dst).map_err(|e| DbError::io("rename", &tmp, e))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), DbError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| DbError::io("fsync directory", dir, e))
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`.
+    ///
+    /// Takes the directory lock (a second open fails with [`DbError::Locked`]), loads the blocks (a damaged
+    /// block fails the open naming it, unless [`Options::skip_damaged_blocks`]), removes leftover `.tmp`
+    /// files, replays head chunks and the WAL (a damaged WAL tail is repaired; see
+    /// [`Db::replay_report`]), and starts the background thread. A failed open changes nothing on disk
+    /// but the repair of a torn WAL tail.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db, DbError> {
+        let dir = dir.as_ref().to_path_buf();
+        if opts.block_range <= 0 {
+            return Err(DbError::Invalid(format!(
+                "block range must be positive, got {}",
+                opts.block_range
+            )));
+        }
+        check_dir(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(|e| DbError::io("create", &dir, e))?;
+        let lock = DirLock::acquire(&dir)?;
+        let mut warnings = Vec::new();
+        let mut blocks = Vec::new();
+        let mut leftovers = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(|e| DbError::io("list", &dir, e))? {
+            let e = e.map_err(|e| DbError::io("list", &dir, e))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".tmp") || name.ends_with(".tmp-for-deletion") {
+                leftovers.push(e.path());
+                continue;
+            }
+            if !is_block_dir(&name) {
+                continue;
+            }
+            match Block::open(e.path()) {
+                Ok(b) => blocks.push(Arc::new(b)),
+                Err(err) if opts.skip_damaged_blocks => {
+                    warnings.push(format!(
+                        "skipped damaged block {}: {err}",
+                        e.path().display()
+                    ));
+                }
+                Err(err) => {
+                    return Err(DbError::Block {
+                        dir: e.path(),
+                        source: err,
+                    })
+                }
+            }
+        }
+        blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        let truncated = read_truncated(&dir)?;
+        for p in leftovers {
+            let r = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            r.map_err(|e| DbError::io("remove leftover", &p, e))?;
+        }
+        let min_valid = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .chain(truncated)
+            .max()
+            .unwrap_or(i64::MIN);
+        let head_opts = HeadOptions {
+            chunk_range: opts.block_range,
+            wal: WalOptions {
+                mode: opts.wal_mode,
+                sync: opts.sync,
+                segment_size: opts.wal_segment_size,
+                ..WalOptions::default()
+            },
+            head_chunks: tsdb_chunks::HeadFilesOptions {
+                max_file_size: opts.head_chunk_file_size,
+                ..Default::default()
+            },
+            min_valid,
+            append_window: Some(opts.block_range / 2),
+            ..HeadOptions::default()
+        };
+        let (head, replay) = Head::open(&dir, head_opts)?;
+        if let Some(r) = &replay.wal_repair {
+            warnings.push(format!(
+                "repaired the WAL: {} ({} bytes dropped)",
+                r.corruption,
+                r.bytes_dropped()
+            ));
+        }
+        if let Some(d) = &replay.chunk_damage {
+            warnings.push(format!(
+                "cut damaged head chunk file {} at offset {}: {:?}",
+                d.path.display(),
+                d.offset,
+                d.reason
+            ));
+        }
+        let inner = Arc::new(Inner {
+            dir,
+            head,
+            blocks: RwLock::new(blocks),
+            maintenance: Mutex::new(()),
+            warnings: Mutex::new(warnings),
+            background_error: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            _lock: lock,
+            opts,
+        });
+        let (stop, thread) = if inner.opts.background {
+            let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+            let i = inner.clone();
+            let t = std::thread::Builder::new()
+                .name("tsdb-maintenance".into())
+                .spawn(move || background(i, rx))
+                .map_err(|e| DbError::io("spawn maintenance thread in", &inner.dir, e))?;
+            (Some(tx), Some(t))
+        } else {
+            (None, None)
+        };
+        Ok(Db {
+            inner,
+            background: Background { stop, thread },
+            replay,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The head (for its metrics and direct reads).
+    pub fn head(&self) -> &Head {
+        &self.inner.head
+    }
+
+    /// What replay found when the database was opened.
+    pub fn replay_report(&self) -> &ReplayReport {
+        &self.replay
+    }
+
+    /// Warnings of open (repaired WAL, skipped blocks) and of the background thread.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = self.inner.warnings.lock().clone();
+        if let Some(e) = self.inner.background_error.lock().clone() {
+            w.push(e);
+        }
+        w
+    }
+
+    /// The blocks, oldest first.
+    pub fn blocks(&self) -> Vec<BlockMeta> {
+        self.inner.blocks.read().iter().map(|b| b.meta()).collect()
+    }
+
+    /// A new appender on the head.
+    pub fn appender(&self) -> Appender<'_> {
+        self.inner.head.appender()
+    }
+
+    /// A querier over `[mint, maxt]` (milliseconds, inclusive).
+    pub fn querier(&self, mint: i64, maxt: i64) -> Querier<'_> {
+        let blocks = self
+            .inner
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| {
+                let m = b.meta();
+                m.min_time <= maxt && m.max_time > mint
+            })
+            .cloned()
+            .collect();
+        Querier {
+            head: &self.inner.head,
+            blocks,
+            mint,
+            maxt,
+        }
+    }
+
+    /// Persists what is ready, compacts and applies retention, now (what the background thread does).
+    pub fn maintain(&self) -> Result<Maintenance, DbError> {
+        self.inner.maintain()
+    }
+
+    /// Persists the whole head as blocks now; afterwards the head is empty and accepts only samples newer
+    /// than what it held.
+    pub fn flush(&self) -> Result<Vec<BlockMeta>, DbError> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let head = &inner.head;
+        let (lo, hi) = (head.min_time(), head.max_time());
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        let range = inner.opts.block_range;
+        let mut out = Vec::new();
+        let mut start = lo.div_euclid(range) * range;
+        while start <= hi {
+            let end = start.saturating_add(range);
+            if let Some(m) = inner.write_head_block(start, end)? {
+                out.push(m);
+            }
+            start = end;
+        }
+        let upto = hi.saturating_add(1);
+        inner.truncate_head(upto)?;
+        Ok(out)
+    }
+
+    /// Removes every sample older than `mint`: after it returns no query sees one, the head and WAL hold
+    /// none, blocks wholly before `mint` are deleted and a block straddling it is rewritten without them.
+    pub fn truncate(&self, mint: i64) -> Result<(), DbError> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        write_atomic(&inner.dir, TRUNCATED_FILE, mint.to_string().as_bytes())?;
+        inner.truncate_head(mint)?;
+        let blocks: Vec<Arc<Block>> = inner.blocks.read().clone();
+        for b in blocks {
+            let m = b.meta();
+            if m.max_time <= mint {
+                inner.remove_block(&b)?;
+            } else if m.min_time < mint {
+                b.delete(&[], m.min_time, mint - 1)
+                    .map_err(|e| DbError::Block {
+                        dir: b.dir().to_path_buf(),
+                        source: e,
+                    })?;
+                // Rewrite it without the deleted range.
+                let dir = b.dir().to_path_buf();
+                let new =
+                    tsdb_block::compact(&inner.dir, std::slice::from_ref(&dir)).map_err(|e| {
+                        DbError::Block {
+                            dir: dir.clone(),
+                            source: e,
+                        }
+                    })?;
+                inner.swap_blocks(&[dir], new)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `[mint, maxt]` of the series the matchers select: tombstones in blocks, a deletes record in
+    /// the WAL for the head. Returns how many series (block and head entries) were affected.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, DbError> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let mut n = 0;
+        for b in inner.blocks.read().iter() {
+            let m = b.meta();
+            if m.min_time <= maxt && m.max_time > mint {
+                n += b.delete(matchers, mint, maxt).map_err(|e| DbError::Block {
+                    dir: b.dir().to_path_buf(),
+                    source: e,
+                })?;
+            }
+        }
+        n += inner.head.delete(matchers, mint, maxt)?;
+        Ok(n)
+    }
+
+    /// Writes a copy of the database into `dir` as blocks only: existing blocks are hard-linked (copied if
+    /// links are impossible) and the head is written as blocks. `dir` must not exist or be empty.
+    pub fn snapshot(&self, dir: impl AsRef<Path>) -> Result<Vec<BlockMeta>, DbError> {
+        let dst = dir.as_ref();
+        std::fs::create_dir_all(dst).map_err(|e| DbError::io("create", dst, e))?;
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let mut out = Vec::new();
+        for b in inner.blocks.read().iter() {
+            let name = b
+                .dir()
+                .file_name()
+                .map(|n| n.to_owned())
+                .unwrap_or_default();
+            link_tree(b.dir(), &dst.join(name))?;
+            out.push(b.meta());
+        }
+        let head = &inner.head;
+        let (lo, hi) = (head.min_time(), head.max_time());
+        if lo <= hi {
+            let range = inner.opts.block_range;
+            let mut start = lo.div_euclid(range) * range;
+            while start <= hi {
+                let end = start.saturating_add(range);
+                if let Some(m) = tsdb_block::write_block(
+                    dst,
+                    &HeadSource { head },
+                    start,
+                    end,
+                    &inner.write_options(),
+                )
+                .map_err(|e| DbError::Block {
+                    dir: dst.to_path_buf(),
+                    source: e,
+                })? {
+                    out.push(m);
+                }
+                start = end;
+            }
+        }
+        sync_dir(dst)?;
+        Ok(out)
+    }
+
+    /// Stops the background thread, then syncs and closes the WAL and head chunk files.
+    pub fn close(self) -> Result<(), DbError> {
+        let Db {
+            inner, background, ..
+        } = self;
+        inner.closed.store(true, Ordering::Release);
+        drop(background);
+        match Arc::try_unwrap(inner) {
+            Ok(i) => Ok(i.head.close()?),
+            Err(_) => Err(DbError::Invalid(
+                "the database is still in use by another thread".into(),
+            )),
+        }
+    }
+}
+
+fn link_tree(src: &Path, dst: &Path) -> Result<(), DbError> {
+    std::fs::create_dir_all(dst).map_err(|e| DbError::io("create", dst, e))?;
+    for e in std::fs::read_dir(src).map_err(|e| DbError::io("list", src, e))? {
+        let e = e.map_err(|e| DbError::io("list", src, e))?;
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            link_tree(&e.path(), &to)?;
+        } else if std::fs::hard_link(e.path(), &to).is_err() {
+            std::fs::copy(e.path(), &to).map_err(|err| DbError::io("copy", &e.path(), err))?;
+        }
+    }
+    Ok(())
+}
+
+fn background(inner: Arc<Inner>, stop: Receiver<()>) {
+    let tick = crossbeam_channel::tick(inner.opts.background_interval);
+    loop {
+        crossbeam_channel::select! {
+            recv(stop) -> _ => return,
+            recv(tick) -> _ => {
+                if let Err(e) = inner.maintain() {
+                    *inner.background_error.lock() = Some(format!("background maintenance failed: {e}"));
+                }
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            cut_policy: tsdb_block::CutPolicy::Head {
+                chunk_range: self.opts.block_range,
+            },
+            ..WriteOptions::default()
+        }
+    }
+
+    fn write_head_block(&self, mint: i64, maxt: i64) -> Result<Option<BlockMeta>, DbError> {
+        let meta = tsdb_block::write_block(
+            &self.dir,
+            &HeadSource { head: &self.head },
+            mint,
+            maxt,
+            &self.write_options(),
+        )
+        .map_err(|e| DbError::Block {
+            dir: self.dir.clone(),
+            source: e,
+        })?;
+        if let Some(m) = &meta {
+            let dir = self.dir.join(m.ulid.to_string());
+            let b = Block::open(&dir).map_err(|e| DbError::Block { dir, source: e })?;
+            let mut bl = self.blocks.write();
+            bl.push(Arc::new(b));
+            bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        }
+        Ok(meta)
+    }
+
+    fn truncate_head(&self, mint: i64) -> Result<(), DbError> {
+        self.head.truncate(mint)?;
+        Ok(())
+    }
+
+    fn remove_block(&self, b: &Arc<Block>) -> Result<(), DbError> {
+        let dir = b.dir().to_path_buf();
+        self.blocks.write().retain(|x| x.dir() != dir);
+        tsdb_block::remove_block_dir(&dir).map_err(|e| DbError::Block { dir, source: e })
+    }
+
+    /// Replaces the blocks in `old` (already compacted into `new`) by `new`, then deletes `old`.
+    fn swap_blocks(&self, old: &[PathBuf], new: Option<BlockMeta>) -> Result<(), DbError> {
+        let added = match &new {
+            Some(m) => {
+                let dir = self.dir.join(m.ulid.to_string());
+                Some(Arc::new(
+                    Block::open(&dir).map_err(|e| DbError::Block { dir, source: e })?,
+                ))
+            }
+            None => None,
+        };
+        {
+            let mut bl = self.blocks.write();
+            bl.retain(|b| !old.iter().any(|o| o == b.dir()));
+            if let Some(a) = added {
+                bl.push(a);
+            }
+            bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        }
+        for d in old {
+            tsdb_block::remove_block_dir(d).map_err(|e| DbError::Block {
+                dir: d.clone(),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn maintain(&self) -> Result<Maintenance, DbError> {
+        let _m = self.maintenance.lock();
+        let mut rep = Maintenance::default();
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(rep);
+        }
+        // 1. Persist the oldest block range while the head spans more than 1.5 block ranges.
+        let range = self.opts.block_range;
+        loop {
+            let (lo, hi) = (self.head.min_time(), self.head.max_time());
+            if lo > hi || hi.saturating_sub(lo) <= range / 2 * 3 {
+                break;
+            }
+            let start = lo.div_euclid(range) * range;
+            let end = start.saturating_add(range);
+            if let Some(m) = self.write_head_block(start, end)? {
+                rep.persisted.push(m);
+            }
+            self.truncate_head(end)?;
+        }
+        // 2. Compaction.
+        if self.opts.compaction {
+            let ranges = tsdb_block::exponential_ranges(range, 3, 3);
+            loop {
+                let metas: Vec<(PathBuf, BlockMeta)> = self
+                    .blocks
+                    .read()
+                    .iter()
+                    .map(|b| (b.dir().to_path_buf(), b.meta()))
+                    .collect();
+                let Some(plan) = tsdb_block::plan_compaction(&metas, &ranges) else {
+                    break;
+                };
+                let started = Instant::now();
+                let new = tsdb_block::compact(&self.dir, &plan).map_err(|e| DbError::Block {
+                    dir: self.dir.clone(),
+                    source: e,
+                })?;
+                let _ = started;
+                if let Some(m) = &new {
+                    rep.compacted.push(m.clone());
+                }
+                self.swap_blocks(&plan, new)?;
+            }
+        }
+        // 3. Retention.
+        let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
+        if let (Some(rt), Some(newest)) = (
+            self.opts.retention_time,
+            blocks.iter().map(|b| b.meta().max_time).max(),
+        ) {
+            let newest = newest.max(self.head.max_time());
+            for b in &blocks {
+                if b.meta().max_time < newest.saturating_sub(rt) {
+                    rep.retention_removed.push(b.dir().to_path_buf());
+                    self.remove_block(b)?;
+                }
+            }
+        }
+        if let Some(limit) = self.opts.retention_size {
+            let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
+            let mut total: u64 = blocks.iter().map(|b| b.size_bytes().unwrap_or(0)).sum();
+            for b in &blocks {
+                if total <= limit {
+                    break;
+                }
+                total = total.saturating_sub(b.size_bytes().unwrap_or(0));
+                rep.retention_removed.push(b.dir().to_path_buf());
+                self.remove_block(b)?;
+            }
+        }
+        Ok(rep)
+    }
+}

@@ -1,0 +1,52 @@
+//! Options of [`crate::Db::open`].
+
+use std::time::Duration;
+
+use tsdb_wal::{SyncPolicy, WalMode};
+
+/// How a database behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Length of a block written from the head, in milliseconds. Default 2 h. The head is persisted when it
+    /// spans more than 1.5 × this; blocks are compacted into ranges of this × 3ⁿ.
+    pub block_range: i64,
+    /// Blocks ending more than this many milliseconds before the newest data are deleted. Default: none.
+    pub retention_time: Option<i64>,
+    /// Oldest blocks are deleted while blocks take more than this many bytes. Default: none.
+    pub retention_size: Option<u64>,
+    /// WAL segment size. Default 256 MiB.
+    pub wal_segment_size: u64,
+    /// When the WAL is fsynced. Default: every 5 s.
+    pub sync: SyncPolicy,
+    /// WAL record encodings. Default: native.
+    pub wal_mode: WalMode,
+    /// Size of head chunk files (`chunks_head/`). Default 128 MiB.
+    pub head_chunk_file_size: u64,
+    /// Skip blocks that fail to open (reported by [`crate::Db::warnings`]) instead of failing `open`.
+    pub skip_damaged_blocks: bool,
+    /// Run persistence, compaction and retention in a background thread. Default true; without it they
+    /// run only when asked ([`crate::Db::maintain`]).
+    pub background: bool,
+    /// How often the background thread looks for work. Default 1 s.
+    pub background_interval: Duration,
+    /// Compact blocks (in the background or in `maintain`). Default true.
+    pub compaction: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            block_range: 2 * 3600 * 1000,
+            retention_time: None,
+            retention_size: None,
+            wal_segment_size: tsdb_wal::segment::DEFAULT_SEGMENT_SIZE,
+            sync: SyncPolicy::default(),
+            wal_mode: WalMode::Native,
+            head_chunk_file_size: tsdb_chunks::DEFAULT_HEAD_FILE_SIZE,
+            skip_damaged_blocks: false,
+            background: true,
+            background_interval: Duration::from_secs(1),
+            compaction: true,
+        }
+    }
+}
