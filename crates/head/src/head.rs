@@ -264,8 +264,11 @@ impl Head {
         if created {
             self.postings.write().add(s.sref, &s.labels);
             Counters::add(&self.counters.series_created, 1);
-            self.next_ref.fetch_max(r + 1, Ordering::AcqRel);
         }
+        // Every reference the WAL used is taken, also one mapped to an older series with the same labels:
+        // a new series must never reuse it, or the WAL would give its samples to the old one.
+        self.next_ref
+            .fetch_max(r.saturating_add(1), Ordering::AcqRel);
         (s, created)
     }
 
@@ -341,16 +344,24 @@ impl Head {
     }
 
     /// Marks `[mint, maxt]` of the selected series as deleted: logged to the WAL, then hidden from reads.
+    /// Only samples that exist now are deleted: each series' interval ends at its newest sample, so later
+    /// appends are not hidden. Returns how many series were affected.
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, HeadError> {
         let sel = self.select(matchers);
-        let deletes: Vec<Delete> = sel
-            .iter()
-            .map(|(r, _)| Delete {
-                series: *r,
-                mint,
-                maxt,
-            })
-            .collect();
+        let deletes: Vec<Delete> = {
+            let b = self.read_barrier();
+            sel.iter()
+                .filter_map(|(r, _)| {
+                    let newest = self.lookup(&b, *r)?.state.lock().max_t;
+                    let end = maxt.min(newest);
+                    (mint <= end).then_some(Delete {
+                        series: *r,
+                        mint,
+                        maxt: end,
+                    })
+                })
+                .collect()
+        };
         if deletes.is_empty() {
             return Ok(0);
         }

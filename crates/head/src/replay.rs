@@ -167,6 +167,8 @@ pub(crate) fn replay(
                             let (m, created) = head.create_replayed(s.series, &s.labels);
                             if m.sref != s.series {
                                 remap.insert(s.series, m.sref);
+                            } else {
+                                remap.remove(&s.series);
                             }
                             if created {
                                 if let Some(cs) = mapped.remove(&s.series) {

@@ -7,6 +7,8 @@
 mod cmd;
 mod error;
 mod output;
+#[allow(dead_code)] // Used by `append` and `import openmetrics`, still to come.
+mod parse;
 mod paths;
 
 use std::io::Write;

@@ -354,16 +354,18 @@ impl Db {
             return Ok(Vec::new());
         }
         let range = inner.opts.block_range;
+        let upto = hi.saturating_add(1);
         let mut out = Vec::new();
         let mut start = lo.div_euclid(range) * range;
         while start <= hi {
-            let end = start.saturating_add(range);
+            // The last block ends just after the newest sample, not at its range boundary: samples
+            // appended after the flush must stay above every block's end (the lower bound on restart).
+            let end = start.saturating_add(range).min(upto);
             if let Some(m) = inner.write_head_block(start, end)? {
                 out.push(m);
             }
             start = end;
         }
-        let upto = hi.saturating_add(1);
         inner.truncate_head(upto)?;
         Ok(out)
     }
