@@ -32,6 +32,10 @@ pub struct Maintenance {
     pub compacted: Vec<BlockMeta>,
     /// Block directories deleted by retention.
     pub retention_removed: Vec<PathBuf>,
+    /// WAL segments rewritten into a checkpoint by head truncation.
+    pub wal_segments_truncated: usize,
+    /// Head chunk files deleted by head truncation.
+    pub chunk_files_removed: usize,
 }
 
 struct Inner {
@@ -542,9 +546,8 @@ impl Inner {
         Ok(meta)
     }
 
-    fn truncate_head(&self, mint: i64) -> Result<(), DbError> {
-        self.head.truncate(mint)?;
-        Ok(())
+    fn truncate_head(&self, mint: i64) -> Result<tsdb_head::HeadTruncation, DbError> {
+        Ok(self.head.truncate(mint)?)
     }
 
     fn remove_block(&self, b: &Arc<Block>) -> Result<(), DbError> {
@@ -599,7 +602,9 @@ impl Inner {
             if let Some(m) = self.write_head_block(start, end)? {
                 rep.persisted.push(m);
             }
-            self.truncate_head(end)?;
+            let t = self.truncate_head(end)?;
+            rep.wal_segments_truncated += t.wal.segments.len();
+            rep.chunk_files_removed += t.chunk_files_removed;
         }
         // 2. Compaction.
         if self.opts.compaction {

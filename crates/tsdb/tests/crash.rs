@@ -19,6 +19,9 @@ const SERIES: u64 = 20;
 const T0: i64 = 1_700_000_000_000;
 const STEP: i64 = 1_000;
 
+/// Reopenings whose head chunk files had a torn tail to cut.
+static CHUNK_DAMAGE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn labels(s: u64) -> Labels {
     Labels::new([
         ("__name__", "crash_test"),
@@ -82,6 +85,9 @@ fn crash_child() {
 fn recovered(dir: &Path, sync: SyncPolicy) -> (BTreeMap<u64, u64>, Vec<String>) {
     let db = Db::open(dir, opts(sync)).unwrap();
     let warnings = db.warnings();
+    if db.replay_report().chunk_damage.is_some() {
+        CHUNK_DAMAGE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut present: BTreeMap<u64, u64> = BTreeMap::new();
     for s in db.querier(i64::MIN, i64::MAX).select(&[]).unwrap() {
         let sid: u64 = s.labels.get("series").unwrap().parse().unwrap();
@@ -187,7 +193,9 @@ fn run(sync_name: &str, sync: SyncPolicy, kills: usize) {
     }
     eprintln!(
         "{sync_name}: {round} kills; {tmp_blocks} landed while a block was written (left a .tmp block \
-         directory), {tmp_wal} during WAL truncation (left wal/compact.tmp); {next} batches survived"
+         directory), {tmp_wal} during WAL truncation (left wal/compact.tmp); {next} batches survived; \
+         head chunk files had a torn tail {} times",
+        CHUNK_DAMAGE.load(std::sync::atomic::Ordering::Relaxed)
     );
     assert!(
         tmp_blocks > 0 && tmp_wal > 0,
