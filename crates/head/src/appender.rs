@@ -71,6 +71,16 @@ impl<'h> Appender<'h> {
                 reason: "a series needs at least one label".into(),
             });
         }
+        // Out of bounds before anything else, so a rejected sample creates no series.
+        let min_valid = self.head.append_lower_bound();
+        if t < min_valid {
+            Counters::add(&self.head.counters.out_of_bounds, 1);
+            return Err(AppendError::OutOfBounds {
+                labels: labels.clone(),
+                t,
+                min_valid,
+            });
+        }
         let s = self.head.get_or_create(labels);
         self.buffer(s, t, v)
     }

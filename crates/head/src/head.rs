@@ -272,6 +272,26 @@ impl Head {
         (s, created)
     }
 
+    /// The time of the oldest sample at or after `t`, by chunk: the start of the first chunk that ends at or
+    /// after `t` (clamped to `t`), over all series. `None` if no sample is that new.
+    pub fn next_sample_time(&self, t: i64) -> Option<i64> {
+        let mut best: Option<i64> = None;
+        for s in self.series.all() {
+            let st = s.state.lock();
+            let first = st
+                .full
+                .iter()
+                .map(|c| (c.mint, c.maxt))
+                .chain(st.open.as_ref().map(|o| (o.mint, o.maxt)))
+                .find(|&(_, maxt)| maxt >= t)
+                .map(|(mint, _)| mint.max(t));
+            if let Some(f) = first {
+                best = Some(best.map_or(f, |b| b.min(f)));
+            }
+        }
+        best
+    }
+
     /// Label names of all series, sorted.
     pub fn label_names(&self) -> Vec<String> {
         self.postings.read().label_names()

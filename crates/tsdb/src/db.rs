@@ -360,15 +360,17 @@ impl Db {
         let range = inner.opts.block_range;
         let upto = hi.saturating_add(1);
         let mut out = Vec::new();
-        let mut start = lo.div_euclid(range) * range;
-        while start <= hi {
+        let mut next = Some(lo);
+        while let Some(first) = next.filter(|&t| t <= hi) {
+            let start = first.div_euclid(range) * range;
             // The last block ends just after the newest sample, not at its range boundary: samples
             // appended after the flush must stay above every block's end (the lower bound on restart).
             let end = start.saturating_add(range).min(upto);
             if let Some(m) = inner.write_head_block(start, end)? {
                 out.push(m);
             }
-            start = end;
+            // Ranges without samples are skipped, not written empty one by one.
+            next = inner.head.next_sample_time(end);
         }
         inner.truncate_head(upto)?;
         Ok(out)
@@ -447,8 +449,9 @@ impl Db {
         let (lo, hi) = (head.min_time(), head.max_time());
         if lo <= hi {
             let range = inner.opts.block_range;
-            let mut start = lo.div_euclid(range) * range;
-            while start <= hi {
+            let mut next = Some(lo);
+            while let Some(first) = next.filter(|&t| t <= hi) {
+                let start = first.div_euclid(range) * range;
                 let end = start.saturating_add(range);
                 if let Some(m) = tsdb_block::write_block(
                     dst,
@@ -463,7 +466,7 @@ impl Db {
                 })? {
                     out.push(m);
                 }
-                start = end;
+                next = head.next_sample_time(end);
             }
         }
         sync_dir(dst)?;

@@ -119,7 +119,7 @@ impl WalReader {
         let mut start = 0;
         for (i, s) in all.iter().enumerate() {
             if let Ok(Ok(flags)) = crate::segment::read_header_flags(&s.path) {
-                if flags & FLAG_CHECKPOINT != 0 {
+                if flags == FLAG_CHECKPOINT {
                     start = i;
                 }
             }
@@ -245,7 +245,7 @@ impl WalReader {
                 data_end: HEADER_LEN,
                 file_len,
                 entries: 0,
-                checkpoint: flags & FLAG_CHECKPOINT != 0,
+                checkpoint: flags == FLAG_CHECKPOINT,
             },
             base: HEADER_LEN,
             eof: false,

@@ -1,10 +1,12 @@
 //! Segment files: names, the 8-byte header, listing, creation and directory sync.
 //!
 //! A segment is `wal/NNNNNN` (a decimal sequence number, six digits or more), starting with
-//! `magic u32 BE | version u8 | flags u8 | 2 zero bytes`. Prometheus's `SegmentWAL` writes the flags byte as
-//! zero and ignores it on reading; we set bit 0 ([`FLAG_CHECKPOINT`]) on a segment written by
+//! `magic u32 BE | version u8 | kind u8 | 2 zero bytes`. Prometheus's `SegmentWAL` writes the kind byte as
+//! zero and ignores it on reading; we write [`FLAG_CHECKPOINT`] there on a segment written by
 //! [`crate::Wal::truncate`]: such a segment holds everything still needed from the segments numbered below it,
-//! so readers skip those.
+//! so readers skip those. The kind byte is a pattern several bits apart from zero, and the padding must be
+//! zero, so that a flipped bit in a header is reported as damage instead of silently making a segment a
+//! checkpoint.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
@@ -18,8 +20,9 @@ pub const SEGMENT_MAGIC: u32 = 0x43AF_00EF;
 pub const SEGMENT_VERSION: u8 = 1;
 /// Length of the segment header in bytes.
 pub const HEADER_LEN: u64 = 8;
-/// Header flag: this segment is the result of a truncation and supersedes every lower-numbered segment.
-pub const FLAG_CHECKPOINT: u8 = 1;
+/// Header kind byte of a checkpoint: this segment is the result of a truncation and supersedes every
+/// lower-numbered segment. (Zero is an ordinary segment; any other value is damage.)
+pub const FLAG_CHECKPOINT: u8 = 0xC5;
 /// Default segment size: 256 MiB, as Prometheus.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 256 * 1024 * 1024;
 
@@ -55,6 +58,15 @@ pub fn decode_header(b: &[u8]) -> std::result::Result<u8, String> {
     }
     if b[4] != SEGMENT_VERSION {
         return Err(format!("unknown segment format version {}", b[4]));
+    }
+    if b[5] != 0 && b[5] != FLAG_CHECKPOINT {
+        return Err(format!("unknown segment kind {:#04x}", b[5]));
+    }
+    if b[6] != 0 || b[7] != 0 {
+        return Err(format!(
+            "non-zero header padding {:#04x} {:#04x}",
+            b[6], b[7]
+        ));
     }
     Ok(b[5])
 }
@@ -155,6 +167,14 @@ mod tests {
         let mut bad = h;
         bad[4] = 2;
         assert!(decode_header(&bad).unwrap_err().contains("version"));
+        for (i, bit) in [(5usize, 1u8), (5, 0x40), (6, 1), (7, 0x80)] {
+            let mut bad = encode_header(0);
+            bad[i] ^= bit;
+            assert!(decode_header(&bad).is_err(), "flip of byte {i} undetected");
+            let mut bad = encode_header(FLAG_CHECKPOINT);
+            bad[i] ^= bit;
+            assert!(decode_header(&bad).is_err(), "flip of byte {i} undetected");
+        }
     }
 
     #[test]
