@@ -9,8 +9,12 @@ use std::io;
 
 /// Exit status of a failed command (a damaged WAL, an I/O error, ...).
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit status of a usage or input error (a missing directory, a bad argument); clap uses it too.
+/// Exit status of a usage or input error (a missing directory, a bad argument, input that stopped a
+/// command before it wrote anything); clap uses it too.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status of a command that wrote what it could but rejected some input (bad lines, samples the
+/// database refused), each reported on stderr.
+pub const EXIT_REJECTED: u8 = 3;
 
 /// An error with a chosen exit status and an optional hint on what to do about it.
 #[derive(Debug)]
@@ -37,6 +41,15 @@ impl CliError {
     pub fn failure(message: impl Into<String>) -> CliError {
         CliError {
             code: EXIT_FAILURE,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Some input was rejected, the rest written (exit status 3).
+    pub fn rejected(message: impl Into<String>) -> CliError {
+        CliError {
+            code: EXIT_REJECTED,
             message: message.into(),
             hint: None,
         }
@@ -80,6 +93,7 @@ mod tests {
         assert_eq!(exit_code(&CliError::usage("x").into()), EXIT_USAGE);
         assert_eq!(exit_code(&CliError::failure("x").into()), EXIT_FAILURE);
         assert_eq!(exit_code(&anyhow::anyhow!("x")), EXIT_FAILURE);
+        assert_eq!(exit_code(&CliError::rejected("x").into()), EXIT_REJECTED);
     }
 
     #[test]

@@ -1,36 +1,51 @@
 //! `tsdb-cli`: the command line of the tsdb storage engine.
 //!
-//! This file only parses the arguments, dispatches to a command group in [`cmd`] and maps the outcome to
-//! an exit status: 0 on success (and when stdout is closed early, as by `| head`), 1 when a command fails
-//! (a damaged WAL, an I/O error), 2 for usage and input errors (clap's own usage errors included).
+//! This file only parses the arguments, dispatches to a command in [`cmd`] and maps the outcome to an
+//! exit status: 0 on success (and when stdout is closed early, as by `| head`), 1 when a command fails
+//! (a damaged WAL, an I/O error, a locked database), 2 for usage errors (clap's own included) and input
+//! that stopped a command before it wrote anything, 3 when some input lines or samples were rejected and
+//! the rest was written.
 
 mod cmd;
 mod error;
 mod output;
-#[allow(dead_code)] // Used by `append` and `import openmetrics`, still to come.
 mod parse;
 mod paths;
+mod progress;
+mod store;
+mod table;
+mod timefmt;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Inspect and repair the on-disk state of a tsdb database.
+/// A Prometheus-compatible time-series database, from the shell.
 ///
-/// tsdb stores time series the way Prometheus does: a data directory holds a write-ahead log (`wal/`,
-/// segments 000001, 000002, ...), head chunks and immutable blocks. This tool reads those files directly;
-/// it does not need a running database.
+/// A data directory (--data-dir, default ./data) holds a write-ahead log (wal/), head chunks
+/// (chunks_head/) and immutable blocks (one directory per block), all in Prometheus's formats.
+/// `append` writes samples into it; `replay`, `ls`, `dump` and `analyze` read it (they need no running
+/// database and work beside one); `compact`, `flush`, `truncate` and `delete` maintain it; `import
+/// openmetrics` makes blocks from a file; `bench write` measures ingestion as `promtool tsdb bench write`
+/// does.
+///
+/// Times are Unix milliseconds (1700000000000) or RFC 3339 (2023-11-14T22:13:20Z).
 #[derive(Debug, Parser)]
 #[command(
     name = "tsdb-cli",
     version,
     propagate_version = true,
-    after_help = "Exit status: 0 on success, 1 when a command fails (for example a damaged WAL), \
-                  2 for usage and input errors.\n\n\
+    after_help = "Exit status: 0 on success; 1 when a command fails (an I/O error, a damaged WAL, a \
+                  locked database); 2 for usage errors and for input that stopped a command before it \
+                  wrote anything; 3 when some input lines or samples were rejected (each reported on \
+                  stderr) and the rest was written.\n\n\
                   Examples:\n  \
-                  tsdb-cli wal dump data/\n  \
-                  tsdb-cli wal repair data/wal"
+                  tsdb-cli append --data-dir data metrics.prom\n  \
+                  tsdb-cli replay --data-dir data\n  \
+                  tsdb-cli dump --data-dir data --match 'up{job=\"node\"}'\n  \
+                  tsdb-cli ls -r --data-dir data\n  \
+                  tsdb-cli wal dump --summary data"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,15 +54,54 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(
+        about = "Append samples from a file or stdin (Prometheus text, OpenMetrics, Influx line protocol)"
+    )]
+    Append(cmd::append::AppendArgs),
+    #[command(about = "Replay the WAL and head chunks read-only and report what they hold")]
+    Replay(cmd::replay::ReplayArgs),
     /// Read and repair the write-ahead log (`DIR/wal`).
     #[command(subcommand)]
     Wal(cmd::wal::WalCommand),
+    #[command(about = "List the blocks, as `promtool tsdb list` does")]
+    Ls(cmd::ls::LsArgs),
+    #[command(about = "Print samples as `promtool tsdb dump` does: `{labels} value timestamp`")]
+    Dump(cmd::dump::DumpArgs),
+    #[command(
+        about = "Analyze churn and label cardinality of a block, as `promtool tsdb analyze` does"
+    )]
+    Analyze(cmd::analyze::AnalyzeArgs),
+    #[command(about = "Persist the head as blocks where due, and compact blocks")]
+    Compact(cmd::admin::CompactArgs),
+    #[command(about = "Write the whole head as blocks now")]
+    Flush(cmd::admin::FlushArgs),
+    #[command(about = "Remove every sample older than a time")]
+    Truncate(cmd::admin::TruncateArgs),
+    #[command(about = "Delete the samples of selected series in a time range")]
+    Delete(cmd::admin::DeleteArgs),
+    /// Make blocks from a file (backfill), as `promtool tsdb create-blocks-from` does.
+    #[command(subcommand)]
+    Import(cmd::import::ImportCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Append(a) => cmd::append::run(&a),
+        Command::Replay(a) => cmd::replay::run(&a),
         Command::Wal(c) => cmd::wal::run(c),
+        Command::Ls(a) => cmd::ls::run(&a),
+        Command::Dump(a) => cmd::dump::run(&a),
+        Command::Analyze(a) => cmd::analyze::run(&a),
+        Command::Compact(a) => cmd::admin::compact(&a),
+        Command::Flush(a) => cmd::admin::flush(&a),
+        Command::Truncate(a) => cmd::admin::truncate(&a),
+        Command::Delete(a) => cmd::admin::delete(&a),
+        Command::Import(c) => cmd::import::run(c),
+        Command::Bench(c) => cmd::bench::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,71 @@ pub fn existing_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// Checks that `dir` is an existing data directory: a directory that holds a database (`wal/`,
+/// `chunks_head/`, blocks) or nothing at all. Usage errors (exit status 2) otherwise, naming the
+/// directory.
+pub fn existing_data_dir(dir: &Path) -> Result<()> {
+    if let Err(e) = existing_dir(dir) {
+        return Err(match e.downcast::<CliError>() {
+            Ok(c) if !dir.exists() => c
+                .with_hint("name the database directory with --data-dir DIR (default: ./data)")
+                .into(),
+            Ok(c) => c.into(),
+            Err(e) => e,
+        });
+    }
+    if let Some(reason) = foreign(dir)? {
+        return Err(CliError::usage(format!(
+            "{}: not a tsdb data directory: {reason}",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Why `dir` is not a database, if it holds files and none of a database's (the test `Db::open` makes).
+fn foreign(dir: &Path) -> Result<Option<String>> {
+    let mut ours = 0;
+    let mut others = Vec::new();
+    let rd =
+        std::fs::read_dir(dir).map_err(|e| CliError::usage(format!("{}: {e}", dir.display())))?;
+    for e in rd {
+        let e = e.map_err(|e| CliError::failure(format!("list {}: {e}", dir.display())))?;
+        let name = e.file_name().to_string_lossy().to_string();
+        let base = name.split('.').next().unwrap_or("");
+        if matches!(
+            name.as_str(),
+            "wal" | "chunks_head" | "lock" | TRUNCATED_FILE | "queries.active"
+        ) || tsdb_block::parse_block_dir_name(base).is_some()
+            || name.starts_with('.')
+        {
+            ours += 1;
+        } else {
+            others.push(name);
+        }
+    }
+    if ours > 0 || others.is_empty() {
+        return Ok(None);
+    }
+    others.sort();
+    others.truncate(3);
+    Ok(Some(format!(
+        "it holds other files ({}) and no wal/, chunks_head/ or block",
+        others.join(", ")
+    )))
+}
+
+/// The file in which a database records the time it was last truncated to (`tsdb`'s own file).
+pub const TRUNCATED_FILE: &str = "truncated_before";
+
+/// The time a database was last truncated to (`DIR/truncated_before`), if it was.
+pub fn truncated_before(dir: &Path) -> Option<i64> {
+    std::fs::read_to_string(dir.join(TRUNCATED_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 /// The WAL directory named by `dir`: either a data directory (holding `wal/`) or the WAL directory
 /// itself. `DIR/wal` is used when it is a directory and `DIR` holds no segment files.
 pub fn wal_dir(dir: &Path) -> Result<PathBuf> {
@@ -46,6 +111,22 @@ mod tests {
         // Segment files win over a wal/ subdirectory.
         std::fs::write(d.path().join("000001"), b"").unwrap();
         assert_eq!(wal_dir(d.path()).unwrap(), d.path());
+    }
+
+    #[test]
+    fn data_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        existing_data_dir(d.path()).unwrap();
+        std::fs::write(d.path().join("notes.txt"), b"x").unwrap();
+        let e = existing_data_dir(d.path()).unwrap_err();
+        assert_eq!(exit_code(&e), EXIT_USAGE);
+        assert!(e.to_string().contains("not a tsdb data directory"), "{e}");
+        std::fs::create_dir(d.path().join("wal")).unwrap();
+        existing_data_dir(d.path()).unwrap();
+        let e = existing_data_dir(&d.path().join("nope")).unwrap_err();
+        assert_eq!(exit_code(&e), EXIT_USAGE);
+        let c = e.downcast_ref::<CliError>().unwrap();
+        assert!(c.hint.as_deref().unwrap().contains("--data-dir"));
     }
 
     #[test]

@@ -1,3 +1,12 @@
-//! The command groups, one module each. Each exposes its clap subcommand type and a `run` function.
+//! The commands, one module each (or a group of small ones). Each exposes its clap argument types and a
+//! `run` function.
 
+pub mod admin;
+pub mod analyze;
+pub mod append;
+pub mod bench;
+pub mod dump;
+pub mod import;
+pub mod ls;
+pub mod replay;
 pub mod wal;

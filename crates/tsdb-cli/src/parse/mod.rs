@@ -40,6 +40,7 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order of their names in help texts.
+    #[cfg_attr(not(test), allow(dead_code))] // The tests go through every format.
     pub const ALL: [Format; 3] = [Format::PromText, Format::OpenMetrics, Format::Influx];
 
     /// The canonical name: `prometheus`, `openmetrics` or `influx` (what `Display` prints and
@@ -128,6 +129,7 @@ impl ParserState {
     }
 
     /// Whether an OpenMetrics input has reached its `# EOF` line.
+    #[cfg_attr(not(test), allow(dead_code))] // The commands rely on `finish` instead.
     pub fn eof_seen(&self) -> bool {
         self.eof_line.is_some()
     }
