@@ -33,19 +33,39 @@ pub struct Appender<'h> {
     series: Vec<Arc<MemSeries>>,
     samples: Vec<RefSample>,
     new_series: Vec<RefSeries>,
+    scratch: Scratch,
     min_t: i64,
     max_t: i64,
 }
 
+/// Buffers an appender reuses from the head's pool, so a commit does not grow fresh vectors each time.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    series: Vec<Arc<MemSeries>>,
+    samples: Vec<RefSample>,
+    new_series: Vec<RefSeries>,
+    scratch: Scratch,
+}
+
+#[derive(Default)]
+struct Scratch {
+    order: Vec<u32>,
+    accepted: Vec<RefSample>,
+    /// (guard index, sample index) of each accepted sample.
+    which: Vec<(usize, u32)>,
+}
+
 impl<'h> Appender<'h> {
     pub(crate) fn new(head: &'h Head, id: u64) -> Self {
+        let b = head.appender_buffers.lock().pop().unwrap_or_default();
         Appender {
             head,
             barrier: head.read_barrier(),
             id,
-            series: Vec::new(),
-            samples: Vec::new(),
-            new_series: Vec::new(),
+            series: b.series,
+            samples: b.samples,
+            new_series: b.new_series,
+            scratch: b.scratch,
             min_t: i64::MAX,
             max_t: i64::MIN,
         }
@@ -173,13 +193,19 @@ impl<'h> Appender<'h> {
         };
         // Lock order: by series reference.
         let n = self.samples.len();
-        let mut order: Vec<u32> = (0..n as u32).collect();
+        let Scratch {
+            mut order,
+            mut accepted,
+            mut which,
+        } = std::mem::take(&mut self.scratch);
+        order.clear();
+        order.extend(0..n as u32);
+        accepted.clear();
+        which.clear();
         if !self.samples.windows(2).all(|w| w[0].series <= w[1].series) {
             order.sort_by_key(|&i| self.samples[i as usize].series);
         }
         let mut guards = Vec::new();
-        let mut accepted: Vec<RefSample> = Vec::with_capacity(n);
-        let mut which: Vec<(usize, u32)> = Vec::with_capacity(n); // (guard index, sample index)
         let (mut ooo, mut dup) = (0u64, 0u64);
         let mut prev: Option<SeriesRef> = None;
         let mut newest = (i64::MIN, 0f64);
@@ -261,6 +287,11 @@ impl<'h> Appender<'h> {
         head.note_time_range(self.min_t, self.max_t);
         self.series.clear();
         self.samples.clear();
+        self.scratch = Scratch {
+            order,
+            accepted,
+            which,
+        };
         Ok(stats)
     }
 
@@ -280,5 +311,19 @@ impl<'h> Appender<'h> {
 impl Drop for Appender<'_> {
     fn drop(&mut self) {
         self.release();
+        // Give the buffers back for the next appender, unless an unusually large batch made them big.
+        if self.samples.capacity() <= 1 << 20 {
+            self.new_series.clear();
+            let b = Buffers {
+                series: std::mem::take(&mut self.series),
+                samples: std::mem::take(&mut self.samples),
+                new_series: std::mem::take(&mut self.new_series),
+                scratch: std::mem::take(&mut self.scratch),
+            };
+            let mut pool = self.head.appender_buffers.lock();
+            if pool.len() < 64 {
+                pool.push(b);
+            }
+        }
     }
 }

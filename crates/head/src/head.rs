@@ -42,6 +42,7 @@ pub struct Head {
     min_time: AtomicI64,
     max_time: AtomicI64,
     appender_ids: AtomicU64,
+    pub(crate) appender_buffers: Mutex<Vec<crate::appender::Buffers>>,
     truncating: Mutex<()>,
     pub(crate) counters: Counters,
 }
@@ -101,6 +102,7 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             appender_ids: AtomicU64::new(1),
+            appender_buffers: Mutex::new(Vec::new()),
             truncating: Mutex::new(()),
             counters: Counters::default(),
             dir: dir.to_path_buf(),
