@@ -66,6 +66,9 @@ pub struct HeadFilesOptions {
     /// Records are collected in memory until this many bytes are pending, then written to the
     /// file in one system call. 0 writes every record at once.
     pub write_buffer_size: usize,
+    /// Open for reading only: nothing in the directory is created, deleted or truncated (an unstarted
+    /// last file is ignored, damage found by replay is reported but not cut), and writes fail.
+    pub read_only: bool,
 }
 
 impl Default for HeadFilesOptions {
@@ -73,6 +76,7 @@ impl Default for HeadFilesOptions {
         HeadFilesOptions {
             max_file_size: DEFAULT_HEAD_FILE_SIZE,
             write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
+            read_only: false,
         }
     }
 }
@@ -217,12 +221,16 @@ impl HeadChunkFiles {
                 ),
             });
         }
-        fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        if !opts.read_only {
+            fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        }
         let mut list = files::list_sequence_files(&dir)?;
         if let Some((_, last)) = list.last() {
             if is_unstarted(last)? {
-                fs::remove_file(last).map_err(|e| Error::io("remove", last, e))?;
-                files::sync_dir(&dir)?;
+                if !opts.read_only {
+                    fs::remove_file(last).map_err(|e| Error::io("remove", last, e))?;
+                    files::sync_dir(&dir)?;
+                }
                 list.pop();
             }
         }
@@ -296,6 +304,7 @@ impl HeadChunkFiles {
         encoding: Encoding,
         data: &[u8],
     ) -> Result<HeadChunkRef> {
+        self.refuse_read_only()?;
         if series_ref == 0 {
             return Err(Error::InvalidArgument {
                 path: self.dir.clone(),
@@ -580,11 +589,54 @@ impl HeadChunkFiles {
                 m.maxt = Some(maxt);
             }
             if let Some((at, reason)) = stop {
-                report.damage = Some(self.repair(&mut w, seq, path, at, readable, reason)?);
+                report.damage = Some(if self.opts.read_only {
+                    self.forget_after(seq, path, at, readable, reason)
+                } else {
+                    self.repair(&mut w, seq, path, at, readable, reason)?
+                });
                 break;
             }
         }
         Ok(report)
+    }
+
+    /// Read-only counterpart of `repair`: stops reading file `seq` at `at` and forgets later files, in
+    /// memory only.
+    fn forget_after(
+        &self,
+        seq: u32,
+        path: PathBuf,
+        at: usize,
+        readable: usize,
+        reason: Corruption,
+    ) -> Damage {
+        let mut files = self.files.write();
+        if let Some(m) = files.get_mut(&seq) {
+            m.readable = at;
+        }
+        let later: Vec<u32> = files.range(seq + 1..).map(|(s, _)| *s).collect();
+        let removed = later
+            .into_iter()
+            .filter_map(|s| files.remove(&s).map(|m| m.path))
+            .collect();
+        Damage {
+            path,
+            seq,
+            offset: at as u64,
+            reason,
+            truncated_bytes: (readable - at) as u64,
+            removed_files: removed,
+        }
+    }
+
+    fn refuse_read_only(&self) -> Result<()> {
+        if self.opts.read_only {
+            return Err(Error::InvalidArgument {
+                path: self.dir.clone(),
+                reason: "head chunk files are open read-only".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Truncates file `seq` at `at` and deletes every later file.
@@ -636,6 +688,7 @@ impl HeadChunkFiles {
     /// deleted, but if it holds chunks the next write starts a new file so that it can be later.
     /// References into deleted files become [`Error::UnknownFile`].
     pub fn truncate_before(&self, mint: i64) -> Result<usize> {
+        self.refuse_read_only()?;
         let mut w = self.writer.lock();
         if w.closed {
             return Err(Error::Closed {

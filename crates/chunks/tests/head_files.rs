@@ -13,6 +13,7 @@ fn opts(max_file_size: u64, write_buffer_size: usize) -> HeadFilesOptions {
     HeadFilesOptions {
         max_file_size,
         write_buffer_size,
+        read_only: false,
     }
 }
 

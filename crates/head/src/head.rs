@@ -68,9 +68,9 @@ impl Head {
         Head::open_with(dir.as_ref(), opts, true)
     }
 
-    /// Replays the head of `dir` into memory without writing anything: no WAL writer, no repair of a
-    /// damaged WAL (the report says where replay stopped), full chunks kept in memory. Commits fail with
-    /// [`HeadError::ReadOnly`].
+    /// Replays the head of `dir` into memory without changing anything on disk: no WAL writer, no repair
+    /// of a damaged WAL or head chunk file (the report says where replay stopped), new full chunks kept in
+    /// memory. Commits fail with [`HeadError::ReadOnly`].
     pub fn open_read_only(
         dir: impl AsRef<Path>,
         opts: HeadOptions,
@@ -85,7 +85,9 @@ impl Head {
     ) -> Result<(Head, ReplayReport), HeadError> {
         let chunks_dir = dir.join("chunks_head");
         let chunks = if writable || chunks_dir.is_dir() {
-            Some(HeadChunkFiles::open(&chunks_dir, opts.head_chunks.clone())?)
+            let mut o = opts.head_chunks.clone();
+            o.read_only = !writable;
+            Some(HeadChunkFiles::open(&chunks_dir, o)?)
         } else {
             None
         };

@@ -158,3 +158,64 @@ proptest! {
         prop_assert!(models.contains(&got), "replay is not a prefix of the commits");
     }
 }
+
+#[test]
+fn read_only_replay_changes_nothing_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = open(dir.path(), opts(WalMode::Native, SyncPolicy::Never));
+    fill(&head, 400, 40, 1_700_000_000_000);
+    head.close().unwrap();
+    // Damage the last head chunk file's tail and the WAL's last entry, and leave an unstarted file.
+    let chunks = dir.path().join("chunks_head");
+    let mut files: Vec<_> = std::fs::read_dir(&chunks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let last = files.last().unwrap().clone();
+    let len = std::fs::metadata(&last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let name = format!("{:06}", files.len() + 1);
+    std::fs::write(chunks.join(name), b"").unwrap();
+    let seg = list_segments(&dir.path().join("wal"))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let wlen = std::fs::metadata(&seg.path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg.path)
+        .unwrap()
+        .set_len(wlen - 3)
+        .unwrap();
+    let before = snapshot(dir.path());
+    let (head, rep) =
+        Head::open_read_only(dir.path(), opts(WalMode::Native, SyncPolicy::Never)).unwrap();
+    assert!(rep.chunk_damage.is_some(), "{rep:?}");
+    assert!(
+        rep.wal_corruption.is_some() && rep.wal_repair.is_none(),
+        "{rep:?}"
+    );
+    assert!(!dump(&head).is_empty());
+    drop(head);
+    assert!(
+        snapshot(dir.path()) == before,
+        "a read-only replay changed files"
+    );
+}
+
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut m = std::collections::BTreeMap::new();
+    for sub in ["wal", "chunks_head"] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            m.insert(p.display().to_string(), std::fs::read(&p).unwrap());
+        }
+    }
+    m
+}
