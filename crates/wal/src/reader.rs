@@ -316,10 +316,10 @@ impl WalReader {
             if self.cur.is_none() && !self.open_next_segment()? {
                 return Ok(None);
             }
-            let (seq, base, eof, file_len) = {
-                let c = self.cur.as_ref().expect("segment is open");
-                (c.stats.seq, c.base, c.eof, c.stats.file_len)
+            let Some(c) = self.cur.as_ref() else {
+                continue;
             };
+            let (seq, base, eof, file_len) = (c.stats.seq, c.base, c.eof, c.stats.file_len);
             let offset = base + self.pos as u64;
             match parse(&self.buf[self.pos..self.filled]) {
                 Parsed::Entry {
@@ -333,7 +333,9 @@ impl WalReader {
                         .decode(typ, flag, p)
                         .map_err(|r| WalError::corruption(seq, offset, r))?;
                     self.pos += len;
-                    let c = self.cur.as_mut().expect("segment is open");
+                    let Some(c) = self.cur.as_mut() else {
+                        continue;
+                    };
                     c.stats.entries += 1;
                     c.stats.data_end = offset + len as u64;
                     match got {
