@@ -80,6 +80,14 @@ impl Drop for Background {
     }
 }
 
+/// Orders blocks by time range (reading each meta once).
+fn sort_blocks(blocks: &mut [Arc<Block>]) {
+    blocks.sort_by_cached_key(|b| {
+        let m = b.meta();
+        (m.min_time, m.max_time)
+    });
+}
+
 fn is_block_dir(name: &str) -> bool {
     tsdb_block::parse_block_dir_name(name).is_some()
 }
@@ -210,7 +218,7 @@ impl Db {
                 }
             }
         }
-        blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        sort_blocks(&mut blocks);
         let truncated = read_truncated(&dir)?;
         for p in leftovers {
             let r = if p.is_dir() {
@@ -544,7 +552,7 @@ impl Inner {
             let b = Block::open(&dir).map_err(|e| DbError::Block { dir, source: e })?;
             let mut bl = self.blocks.write();
             bl.push(Arc::new(b));
-            bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+            sort_blocks(&mut bl);
         }
         Ok(meta)
     }
@@ -576,7 +584,7 @@ impl Inner {
             if let Some(a) = added {
                 bl.push(a);
             }
-            bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+            sort_blocks(&mut bl);
         }
         for d in old {
             tsdb_block::remove_block_dir(d).map_err(|e| DbError::Block {
