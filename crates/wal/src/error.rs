@@ -8,7 +8,7 @@ use std::sync::Arc;
 /// Where and why the log stopped being readable.
 ///
 /// `offset` is the byte offset inside segment `segment` of the first entry that could not be read;
-/// everything before it was intact. Repair truncates the segment there (see [`crate::repair`]).
+/// everything before it was intact. Repair truncates the segment there (see [`crate::repair()`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Corruption {
     /// Sequence number of the damaged (or missing) segment.

@@ -2,7 +2,7 @@
 //!
 //! This crate owns the log's files (`wal/000001`, `000002`, …, in Prometheus 2.x `SegmentWAL` format, see
 //! [`segment`] and [`entry`]), its typed records and their codecs ([`record`], [`symbols`]), the concurrent
-//! [`Wal`] writer with its background actor thread, the streaming [`WalReader`], [`repair`] of a damaged tail
+//! [`Wal`] writer with its background actor thread, the streaming [`WalReader`], [`repair()`] of a damaged tail
 //! and [`Wal::truncate`]. What the records mean — series, chunks, the head — is left to `tsdb-head`.
 //!
 //! Two modes: [`WalMode::Prometheus`] writes only what Prometheus's `SegmentWAL` writes (Prometheus up to at

@@ -156,7 +156,7 @@ pub struct Wal {
 impl Wal {
     /// Opens the log in `dir` (created if missing) for writing, after reading it once to check it and learn
     /// its segments. A damaged log is refused with [`WalError::Corruption`]: repair it first
-    /// ([`crate::repair`]). Writing starts in a new segment.
+    /// ([`crate::repair()`]). Writing starts in a new segment.
     pub fn open(dir: impl AsRef<Path>, opts: WalOptions) -> Result<Wal> {
         let dir = dir.as_ref();
         let mut r = WalReader::open(dir)?;

@@ -12,7 +12,7 @@
 //! a [`ParserState`] kept for the whole input, collects the samples it pushes and the [`ParseError`] it
 //! returns for a bad line, and goes on with the next line (a bad line never stops the input). At the
 //! end, [`finish`] reports what only the end can show (an OpenMetrics input without `# EOF`).
-//! [`detect`] guesses the format from the first bytes of an input.
+//! [`detect()`] guesses the format from the first bytes of an input.
 //!
 //! The parsers scan bytes (no regular expressions) and reuse the buffers of the [`ParserState`]: the
 //! only allocations per sample are those of building its [`Labels`].
