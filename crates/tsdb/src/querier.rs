@@ -1,6 +1,5 @@
 //! Queries across blocks and the head: series merged by labels, overlapping samples deduplicated.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tsdb_block::Block;
@@ -36,57 +35,102 @@ impl Querier<'_> {
 
     /// The series every matcher selects (all series for no matcher) with samples in the range, sorted by
     /// labels. Where blocks overlap each other or the head, a timestamp appears once (blocks in time order
-    /// first, then the head).
+    /// first, then the head). Collects everything; [`for_each_series`](Self::for_each_series) streams.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, DbError> {
-        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-        let mut sources = 0usize;
+        let mut out = Vec::new();
+        self.for_each_series(matchers, |s| {
+            out.push(s);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Like [`select`](Self::select), but hands the series to `f` one at a time, in label order, holding
+    /// only one series of each block and of the head in memory. An error from `f` stops the walk.
+    pub fn for_each_series(
+        &self,
+        matchers: &[Matcher],
+        mut f: impl FnMut(Series) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let block_err = |b: &Block, e| DbError::Block {
+            dir: b.dir().to_path_buf(),
+            source: e,
+        };
+        // One cursor per block: its series in label order.
+        let mut sets = Vec::with_capacity(self.blocks.len());
         for b in &self.blocks {
-            let set = b
-                .select(matchers, self.mint, self.maxt)
-                .map_err(|e| DbError::Block {
-                    dir: b.dir().to_path_buf(),
-                    source: e,
-                })?;
-            for s in set {
-                let s = s.map_err(|e| DbError::Block {
-                    dir: b.dir().to_path_buf(),
-                    source: e,
-                })?;
-                let samples = s.collect_samples().map_err(|e| DbError::Block {
-                    dir: b.dir().to_path_buf(),
-                    source: e,
-                })?;
-                if !samples.is_empty() {
-                    merged
-                        .entry(s.labels().clone())
-                        .or_default()
-                        .extend(samples);
+            sets.push(
+                b.select(matchers, self.mint, self.maxt)
+                    .map_err(|e| block_err(b, e))?
+                    .peekable(),
+            );
+        }
+        let head_in_range = self.head.max_time() >= self.mint && self.head.min_time() <= self.maxt;
+        let head_series = if head_in_range {
+            self.head.select(matchers)
+        } else {
+            Vec::new()
+        };
+        let mut hi = 0usize;
+        let mut buf = Vec::new();
+        loop {
+            // The smallest label set among the cursors.
+            let mut next: Option<Labels> = None;
+            for (i, set) in sets.iter_mut().enumerate() {
+                match set.peek() {
+                    Some(Ok(s)) if next.as_ref().is_none_or(|n| s.labels() < n) => {
+                        next = Some(s.labels().clone());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) => {
+                        let b = &self.blocks[i];
+                        return match set.next() {
+                            Some(Err(e)) => Err(block_err(b, e)),
+                            _ => Ok(()),
+                        };
+                    }
+                    None => {}
                 }
             }
-            sources += 1;
-        }
-        if self.head.max_time() >= self.mint && self.head.min_time() <= self.maxt {
-            let mut buf = Vec::new();
-            for (r, labels) in self.head.select(matchers) {
+            if let Some((_, l)) = head_series.get(hi) {
+                if next.as_ref().is_none_or(|n| l < n) {
+                    next = Some(l.clone());
+                }
+            }
+            let Some(labels) = next else {
+                return Ok(());
+            };
+            let mut samples: Vec<(i64, f64)> = Vec::new();
+            let mut sources = 0;
+            for (i, set) in sets.iter_mut().enumerate() {
+                if set
+                    .peek()
+                    .is_some_and(|s| s.as_ref().is_ok_and(|s| *s.labels() == labels))
+                {
+                    if let Some(Ok(s)) = set.next() {
+                        let b = &self.blocks[i];
+                        samples.extend(s.collect_samples().map_err(|e| block_err(b, e))?);
+                        sources += 1;
+                    }
+                }
+            }
+            if head_series.get(hi).is_some_and(|(_, l)| *l == labels) {
                 buf.clear();
-                self.head.samples_into(r, self.mint, self.maxt, &mut buf)?;
-                if !buf.is_empty() {
-                    merged.entry(labels).or_default().extend_from_slice(&buf);
-                }
+                self.head
+                    .samples_into(head_series[hi].0, self.mint, self.maxt, &mut buf)?;
+                samples.extend_from_slice(&buf);
+                sources += 1;
+                hi += 1;
             }
-            sources += 1;
+            if sources > 1 && !samples.windows(2).all(|w| w[0].0 < w[1].0) {
+                // Stable: at equal timestamps the earlier source wins.
+                samples.sort_by_key(|s| s.0);
+                samples.dedup_by_key(|s| s.0);
+            }
+            if !samples.is_empty() {
+                f(Series { labels, samples })?;
+            }
         }
-        Ok(merged
-            .into_iter()
-            .map(|(labels, mut samples)| {
-                if sources > 1 && !samples.windows(2).all(|w| w[0].0 < w[1].0) {
-                    // Stable: at equal timestamps the earlier source wins.
-                    samples.sort_by_key(|s| s.0);
-                    samples.dedup_by_key(|s| s.0);
-                }
-                Series { labels, samples }
-            })
-            .collect())
     }
 
     /// Label names across blocks and head, sorted.
