@@ -404,18 +404,19 @@ fn read_samples(c: &Cursor<'_>, p: &MergeChunk, out: &mut Vec<(i64, f64)>) -> Re
     }
     let mut it =
         XorIter::new(data.data).map_err(|e| c.block.chunk_error(r, Corruption::ChunkDecode(e)))?;
-    while it
-        .advance()
+    while let Some(batch) = it
+        .next_batch()
         .map_err(|e| c.block.chunk_error(r, Corruption::ChunkDecode(e)))?
     {
-        let (t, v) = it.at();
-        if t < c.mint || t > c.maxt {
-            continue;
+        for &(t, v) in batch {
+            if t < c.mint || t > c.maxt {
+                continue;
+            }
+            if p.deleted.as_ref().is_some_and(|d| d.contains(t)) {
+                continue;
+            }
+            out.push((t, v));
         }
-        if p.deleted.as_ref().is_some_and(|d| d.contains(t)) {
-            continue;
-        }
-        out.push((t, v));
     }
     Ok(())
 }

@@ -172,10 +172,10 @@ impl Block {
                 let mut it = tsdb_chunks::XorIter::new(data.data)
                     .map_err(|e| self.chunk_error(c.chunk_ref, Corruption::ChunkDecode(e)))?;
                 while it
-                    .advance()
+                    .next_batch()
                     .map_err(|e| self.chunk_error(c.chunk_ref, Corruption::ChunkDecode(e)))?
-                {
-                }
+                    .is_some()
+                {}
             }
         }
         Ok(())

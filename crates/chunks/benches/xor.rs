@@ -1,4 +1,6 @@
-//! XOR codec speed on realistic 120-sample chunks: append and full decode, per input shape.
+//! XOR codec speed on realistic 120-sample chunks: append (into a chunk sized like the series'
+//! previous one, as the head does, and unsized) and full decode (sample by sample with
+//! `advance`/`at`, and a batch at a time with `next_batch`), per input shape.
 //! Prints bytes/sample per shape first. Kept short: 20 samples of 2 s per benchmark.
 
 use std::hint::black_box;
@@ -90,11 +92,43 @@ fn shapes() -> Vec<(&'static str, Vec<Series>)> {
 }
 
 fn encode(s: &Series) -> XorChunk {
-    let mut c = XorChunk::new();
+    encode_into(XorChunk::new(), s)
+}
+
+fn encode_into(mut c: XorChunk, s: &Series) -> XorChunk {
     for &(t, v) in s {
         let _ = c.append(t, v);
     }
     c
+}
+
+/// Decodes every sample of a chunk through the per-sample interface, folding them into a sum.
+#[inline(never)]
+fn decode_sum(ch: &[u8]) -> i64 {
+    let mut sum = 0i64;
+    let Ok(mut it) = XorIter::new(ch) else {
+        return 0;
+    };
+    while let Ok(true) = it.advance() {
+        let (t, v) = it.at();
+        sum = sum.wrapping_add(t ^ v.to_bits() as i64);
+    }
+    sum
+}
+
+/// Decodes every sample of a chunk a batch at a time, as the engine reads whole chunks.
+#[inline(never)]
+fn decode_sum_batches(ch: &[u8]) -> i64 {
+    let mut sum = 0i64;
+    let Ok(mut it) = XorIter::new(ch) else {
+        return 0;
+    };
+    while let Ok(Some(batch)) = it.next_batch() {
+        for &(t, v) in batch {
+            sum = sum.wrapping_add(t ^ v.to_bits() as i64);
+        }
+    }
+    sum
 }
 
 fn bench(c: &mut Criterion) {
@@ -110,7 +144,18 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("xor");
     g.throughput(Throughput::Elements((CHUNKS * PER_CHUNK) as u64));
     for (name, series) in &shapes {
+        // As the head does: a new chunk sized like the series' previous one (here: the same
+        // samples encoded once before).
+        let hints: Vec<usize> = series.iter().map(|s| encode(s).bytes().len()).collect();
         g.bench_function(format!("append/{name}"), |b| {
+            b.iter(|| {
+                for (s, &hint) in series.iter().zip(&hints) {
+                    black_box(encode_into(XorChunk::with_capacity(hint), black_box(s)));
+                }
+            })
+        });
+        // A chunk with no size hint, growing from the default buffer.
+        g.bench_function(format!("append_unsized/{name}"), |b| {
             b.iter(|| {
                 for s in series {
                     black_box(encode(black_box(s)));
@@ -122,13 +167,16 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut sum = 0i64;
                 for ch in &chunks {
-                    let Ok(mut it) = XorIter::new(black_box(ch)) else {
-                        continue;
-                    };
-                    while let Ok(true) = it.advance() {
-                        let (t, v) = it.at();
-                        sum = sum.wrapping_add(t ^ v.to_bits() as i64);
-                    }
+                    sum = sum.wrapping_add(decode_sum(black_box(ch)));
+                }
+                black_box(sum)
+            })
+        });
+        g.bench_function(format!("decode_batch/{name}"), |b| {
+            b.iter(|| {
+                let mut sum = 0i64;
+                for ch in &chunks {
+                    sum = sum.wrapping_add(decode_sum_batches(black_box(ch)));
                 }
                 black_box(sum)
             })

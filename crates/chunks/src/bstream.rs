@@ -32,10 +32,11 @@ pub(crate) struct BitWriter {
 const SLACK: usize = 32;
 
 impl BitWriter {
-    /// A writer whose stream starts with `header_bytes` zero bytes already written.
+    /// A writer whose stream starts with `header_bytes` zero bytes already written, with room
+    /// for about `capacity` bytes before it must grow.
     pub(crate) fn with_header(header_bytes: usize, capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity.max(header_bytes + SLACK));
-        buf.resize(header_bytes + SLACK, 0);
+        // Zeroed up front (one memset), so growing is only ever needed past `capacity`.
+        let buf = vec![0; (capacity + SLACK).max(header_bytes + SLACK)];
         BitWriter {
             buf,
             byte: header_bytes,
@@ -114,11 +115,13 @@ impl BitWriter {
         self.nacc &= 7;
     }
 
+    /// Doubles the buffer (at least to `byte + SLACK` bytes). Takes only the buffer, so that
+    /// the rest of the writer can stay in registers in a caller's loop.
     #[cold]
     #[inline(never)]
-    fn grow(&mut self) {
-        let want = (self.byte + SLACK).max(self.buf.len() * 2);
-        self.buf.resize(want, 0);
+    fn grow(buf: &mut Vec<u8>, byte: usize) {
+        let want = (byte + SLACK).max(buf.len() * 2);
+        buf.resize(want, 0);
     }
 
     /// Starts a sample: afterwards at least 57 bits can be [`BitWriter::put`].
@@ -126,7 +129,7 @@ impl BitWriter {
     pub(crate) fn begin(&mut self) {
         self.advance();
         if self.buf.len() < self.byte + SLACK {
-            self.grow();
+            Self::grow(&mut self.buf, self.byte);
         }
     }
 
@@ -160,8 +163,72 @@ impl BitWriter {
         self.nacc += n;
     }
 
+    /// Writes one whole sample and stores it: the `head_len` (`1..=37`) low bits of `head`, then
+    /// the `width` (`0..=64`) low bits of `bits` (`bits` has no higher bits set). The empty
+    /// trailing byte follows Prometheus's rule for a last write of `width` bits.
+    ///
+    /// The hot path of appending: the writer's state is copied into locals so that stores into
+    /// the buffer cannot force it back to memory between steps.
+    #[inline(always)]
+    pub(crate) fn write_sample(&mut self, head: u64, head_len: u32, bits: u64, width: u32) {
+        debug_assert!((1..=37).contains(&head_len) && width <= 64);
+        let mut byte = self.byte;
+        let mut acc = self.acc;
+        let mut nacc = self.nacc;
+        // Move out the whole bytes of the previous sample (stored already).
+        let done = nacc >> 3;
+        byte += done as usize;
+        acc = (acc << (done * 4)) << (done * 4);
+        nacc &= 7;
+        if self.buf.len() < byte + SLACK {
+            Self::grow(&mut self.buf, byte);
+        }
+        let buf = &mut self.buf[byte..];
+        // nacc < 8 and head_len <= 37: fits.
+        acc |= (head << (64 - head_len)) >> nacc;
+        nacc += head_len;
+        let mut extra = false;
+        if width > 0 {
+            let mut at = 0usize;
+            if width > 64 - nacc {
+                store_at(buf, at, acc);
+                let done = nacc >> 3;
+                at += done as usize;
+                acc <<= done * 8;
+                nacc &= 7;
+                if width > 64 - nacc {
+                    // A value of 57 or more bits after a partial byte: split it.
+                    let first = 64 - nacc;
+                    acc |= bits >> (width - first);
+                    store_at(buf, at, acc);
+                    at += 8;
+                    acc = bits << (64 - (width - first));
+                    extra = false;
+                    nacc = width - first;
+                    store_at(buf, at, acc);
+                    self.byte = byte + at;
+                    self.acc = acc;
+                    self.nacc = nacc;
+                    self.extra_byte = extra;
+                    return;
+                }
+            }
+            extra = (nacc | width) & 7 == 0;
+            acc |= (bits << (64 - width)) >> nacc;
+            nacc += width;
+            byte += at;
+            store_at(&mut self.buf[byte..], 0, acc);
+        } else {
+            store_at(buf, 0, acc);
+        }
+        self.byte = byte;
+        self.acc = acc;
+        self.nacc = nacc;
+        self.extra_byte = extra;
+    }
+
     /// Appends the `n` low bits of `v` (`1 <= n <= 64`), most significant first, and stores.
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
         debug_assert!((1..=64).contains(&n));
         // Prometheus's rule for the empty trailing byte looks at the whole write.
@@ -181,6 +248,14 @@ impl BitWriter {
         }
         self.extra_byte = extra;
         self.store();
+    }
+}
+
+/// Stores `acc` big-endian at `buf[at..at + 8]` (the writer keeps enough slack).
+#[inline(always)]
+fn store_at(buf: &mut [u8], at: usize, acc: u64) {
+    if let Some(dst) = buf.get_mut(at..at + 8) {
+        dst.copy_from_slice(&acc.to_be_bytes());
     }
 }
 

@@ -14,6 +14,9 @@ use crate::xor_iter::{self, XorIter};
 
 /// Size of the sample-count header.
 pub(crate) const HEADER: usize = 2;
+/// Buffer size of [`XorChunk::new`]: a 120-sample chunk of a regular counter takes about 460
+/// bytes; the buffer doubles from here when needed.
+const DEFAULT_CAPACITY: usize = 128;
 /// "No leading/trailing width chosen yet": the first XOR always announces its width.
 const NO_WIDTH: u8 = 0xff;
 
@@ -40,9 +43,19 @@ impl Default for XorChunk {
 
 impl XorChunk {
     /// An empty chunk (2 header bytes, zero samples).
+    #[inline]
     pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// An empty chunk with room for about `bytes` encoded bytes before its buffer must grow.
+    ///
+    /// A good hint is the size of the series' previous chunk: chunks of one series tend to
+    /// encode to similar sizes, and a right hint means appending never reallocates.
+    #[inline]
+    pub fn with_capacity(bytes: usize) -> Self {
         XorChunk {
-            w: BitWriter::with_header(HEADER, 128),
+            w: BitWriter::with_header(HEADER, bytes),
             num: 0,
             t: 0,
             v: 0,
@@ -127,12 +140,51 @@ impl XorChunk {
         } else if fits(dod, 20) {
             (0b1110 << 20 | low_bits(dod, 20), 4 + 20)
         } else {
-            self.w.write_bits(0b1111, 4);
-            self.w.write_bits(dod as u64, 64);
-            (0, 0)
+            return self.append_wide_dod(t, vbits, delta, dod);
         };
+        // The value: '0' (same), '10' + bits in the previous window, or '11' + 5 bits of
+        // leading zeros + 6 bits of width (64 written as 0) + bits.
+        let x = vbits ^ self.v;
+        let (head, head_len, bits, width) = if x == 0 {
+            (tbits << 1, tn + 1, 0, 0)
+        } else {
+            // Leading zeros are stored in 5 bits, so at most 31 are claimed.
+            let lz = (x.leading_zeros() as u8).min(31);
+            let tz = x.trailing_zeros() as u8;
+            if self.leading != NO_WIDTH && lz >= self.leading && tz >= self.trailing {
+                let width = 64 - self.leading as u32 - self.trailing as u32;
+                (tbits << 2 | 0b10, tn + 2, x >> self.trailing, width)
+            } else {
+                self.leading = lz;
+                self.trailing = tz;
+                let width = 64 - lz as u32 - tz as u32;
+                let ctl = 0b11 << 11 | (lz as u64) << 6 | (width as u64 & 0x3f);
+                (tbits << 13 | ctl, tn + 13, x >> tz, width)
+            }
+        };
+        self.w.write_sample(head, head_len, bits, width);
+        self.t = t;
+        self.v = vbits;
+        self.t_delta = delta;
+        self.num += 1;
+        self.w.put_u16_be(0, self.num);
+        Ok(())
+    }
+
+    /// A sample whose delta of delta needs the 64-bit bucket.
+    #[cold]
+    #[inline(never)]
+    fn append_wide_dod(
+        &mut self,
+        t: i64,
+        vbits: u64,
+        delta: u64,
+        dod: i64,
+    ) -> Result<(), ChunkFull> {
+        self.w.write_bits(0b1111, 4);
+        self.w.write_bits(dod as u64, 64);
         self.w.begin();
-        self.write_value(tbits, tn, vbits);
+        self.write_value(0, 0, vbits);
         self.w.end();
         self.t = t;
         self.v = vbits;
@@ -143,7 +195,7 @@ impl XorChunk {
     }
 
     /// The first two samples, and the full chunk.
-    #[cold]
+    #[inline(always)]
     fn append_slow(&mut self, t: i64, v: f64) -> Result<(), ChunkFull> {
         let vbits = v.to_bits();
         let mut buf = [0u8; varint::MAX_LEN_64];

@@ -277,8 +277,8 @@ fn attach_chunks(head: &Head, s: &crate::series::MemSeries, mut cs: Vec<ChunkMet
         {
             if let Ok(hc) = files.chunk(*r) {
                 if let Ok(mut it) = XorIter::new(hc.data()) {
-                    while let Ok(true) = it.advance() {
-                        last = Some(it.at());
+                    while let Ok(Some(batch)) = it.next_batch() {
+                        last = batch.last().copied();
                     }
                 }
             }

@@ -201,8 +201,11 @@ impl SeriesState {
             Some(o) => o.chunk.num_samples() >= max_samples || t >= o.boundary,
             None => false,
         };
+        // A new chunk is sized like the series' previous one, so appending rarely reallocates.
+        let mut size_hint = None;
         if must_cut {
             if let Some(o) = self.open.take() {
+                size_hint = Some(o.chunk.bytes().len());
                 self.full.push(map_chunk(sref, o, files));
             }
         }
@@ -213,7 +216,7 @@ impl SeriesState {
                 None => i64::MAX,
             };
             OpenChunk {
-                chunk: XorChunk::new(),
+                chunk: size_hint.map_or_else(XorChunk::new, XorChunk::with_capacity),
                 mint: t,
                 maxt: t,
                 boundary,
@@ -327,13 +330,14 @@ impl SeriesState {
             reason: e.to_string(),
         };
         let mut it = XorIter::new(bytes).map_err(|e| bad(&e))?;
-        while it.advance().map_err(|e| bad(&e))? {
-            let (t, v) = it.at();
-            if t > maxt {
-                break;
-            }
-            if t >= mint && (self.deleted.is_empty() || !self.is_deleted(t)) {
-                out.push((t, v));
+        while let Some(batch) = it.next_batch().map_err(|e| bad(&e))? {
+            for &(t, v) in batch {
+                if t > maxt {
+                    return Ok(());
+                }
+                if t >= mint && (self.deleted.is_empty() || !self.is_deleted(t)) {
+                    out.push((t, v));
+                }
             }
         }
         Ok(())
