@@ -306,6 +306,22 @@ impl<'a> BitReader<'a> {
         self.next * 8 - self.avail as usize
     }
 
+    /// Moves to bit `bit` of the data (clamped to its end): the next read starts there.
+    #[inline]
+    pub(crate) fn seek(&mut self, bit: usize) {
+        let bit = bit.min(self.data.len() * 8);
+        self.next = bit / 8;
+        self.window = 0;
+        self.avail = 0;
+        let skip = (bit % 8) as u32;
+        if skip > 0 {
+            // At least the byte holding `bit` is loaded.
+            self.refill();
+            self.window <<= skip;
+            self.avail -= skip;
+        }
+    }
+
     /// Loads bytes into the window until it holds more than 56 bits or the data is exhausted.
     #[inline(always)]
     pub(crate) fn refill(&mut self) {
