@@ -180,6 +180,15 @@ impl<'a> XorIter<'a> {
                     continue;
                 }
             }
+            if self.decoded == 0 && self.end >= 2 && BATCH - n >= 2 {
+                if let Some(first) = self.d.first_two() {
+                    self.buf[n] = first[0];
+                    self.buf[n + 1] = first[1];
+                    n += 2;
+                    self.decoded += 2;
+                    continue;
+                }
+            }
             // One sample through the general decoder.
             match self.d.next_general(self.decoded) {
                 Ok(()) => {
@@ -263,7 +272,79 @@ impl Decoder<'_> {
         }
     }
 
+    /// Decodes samples 0 and 1 straight from the bytes: their timestamps are varints that
+    /// start on byte boundaries, and so does the value of sample 1. Returns `None`, having
+    /// consumed nothing, if anything is unusual (the data ends, an overflow, a bad window):
+    /// [`Decoder::next_general`] then decodes them and reports what is wrong.
+    #[inline(never)]
+    fn first_two(&mut self) -> Option<[(i64, f64); 2]> {
+        let data = self.r.data;
+        if self.r.bit_position() != 0 {
+            return None;
+        }
+        let varint::Uvarint::Ok(t0, n0) = varint::uvarint(data) else {
+            return None;
+        };
+        let t0 = varint::unzigzag(t0);
+        let v0 = u64::from_be_bytes(*data.get(n0..)?.first_chunk::<8>()?);
+        let varint::Uvarint::Ok(delta, n1) = varint::uvarint(data.get(n0 + 8..)?) else {
+            return None;
+        };
+        let at = n0 + 8 + n1;
+        let c = data.get(at..)?.first_chunk::<16>()?;
+        let hi = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let lo = u64::from_be_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
+        // Value control of sample 1; no window was announced before it.
+        let (o, width) = if (hi as i64) >= 0 {
+            (1, 0)
+        } else if ((hi << 1) as i64) >= 0 {
+            (2, 64)
+        } else {
+            let lz = (hi << 2 >> 59) as u32;
+            let sig = match (hi << 7 >> 58) as u32 {
+                0 => 64,
+                s => s,
+            };
+            if lz + sig > 64 {
+                return None;
+            }
+            self.leading = lz as u8;
+            self.trailing = (64 - lz - sig) as u8;
+            self.window_set = true;
+            (13, sig)
+        };
+        let mut v1 = v0;
+        if width > 0 {
+            // 1 <= o <= 13: the 64 bits from `o` on, then the top `width` of them.
+            let x = hi << o | lo >> (64 - o);
+            v1 ^= x.wrapping_shr(64 - width) << self.trailing;
+        }
+        let t1 = t0.wrapping_add(delta as i64);
+        self.t = t1;
+        self.v = v1;
+        self.t_delta = delta;
+        self.r.seek(at * 8 + (o + width) as usize);
+        Some([(t0, f64::from_bits(v0)), (t1, f64::from_bits(v1))])
+    }
+
     fn read_uvarint(&mut self, sample: u16) -> Result<u64, DecodeError> {
+        // The varints of the first two samples start on a byte boundary: decode them from the
+        // bytes. Anything unusual (the data ends, an overflow) takes the bit-by-bit way below,
+        // which reports it.
+        let at = self.r.bit_position();
+        if at % 8 == 0 {
+            if let Some(varint::Uvarint::Ok(x, len)) =
+                self.r.data.get(at / 8..).map(varint::uvarint)
+            {
+                self.r.seek(at + len * 8);
+                return Ok(x);
+            }
+        }
+        self.read_uvarint_bits(sample)
+    }
+
+    /// [`Decoder::read_uvarint`] a byte's worth of bits at a time, from any bit position.
+    fn read_uvarint_bits(&mut self, sample: u16) -> Result<u64, DecodeError> {
         let mut x = 0u64;
         let mut shift = 0u32;
         for i in 0..varint::MAX_LEN_64 {
@@ -682,6 +763,42 @@ mod tests {
             }
         }
         (out, None)
+    }
+
+    #[test]
+    fn varints_from_bytes_agree_with_varints_from_bits() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut cases: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0x80; 9],
+            vec![0xff; 10],
+            vec![0xff; 11],
+            [vec![0xff; 9], vec![0x01]].concat(),
+            [vec![0xff; 9], vec![0x02]].concat(),
+        ];
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 13) as usize;
+            // Mostly continuation bytes, so that long varints are common.
+            let bytes = (0..len)
+                .map(|i| (x >> (i * 5)) as u8 | if (x >> (i + 40)) & 3 != 0 { 0x80 } else { 0 })
+                .collect();
+            cases.push(bytes);
+        }
+        for bytes in &cases {
+            let fresh = || XorIter::from_header(&[], 0).d;
+            let (mut a, mut b) = (fresh(), fresh());
+            a.r = BitReader::new(bytes);
+            b.r = BitReader::new(bytes);
+            let from_bytes = a.read_uvarint(0);
+            let from_bits = b.read_uvarint_bits(0);
+            assert_eq!(from_bytes, from_bits, "{bytes:02x?}");
+            if from_bits.is_ok() {
+                assert_eq!(a.r.bit_position(), b.r.bit_position(), "{bytes:02x?}");
+            }
+        }
     }
 
     #[test]
