@@ -332,7 +332,7 @@ impl Decoder<'_> {
         // bytes. Anything unusual (the data ends, an overflow) takes the bit-by-bit way below,
         // which reports it.
         let at = self.r.bit_position();
-        if at % 8 == 0 {
+        if at.is_multiple_of(8) {
             if let Some(varint::Uvarint::Ok(x, len)) =
                 self.r.data.get(at / 8..).map(varint::uvarint)
             {
