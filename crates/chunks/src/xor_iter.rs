@@ -489,83 +489,96 @@ impl Decoder<'_> {
         let mut width = 64 - self.leading as u32 - (trailing & 63);
         let mut err = None;
 
-        while i < count {
-            // The whole sample (at most 7 + 24 + 13 + 64 bits from the start of its first byte)
-            // lies in these 16 bytes.
-            let Some(c) = bytes.get(pos / 8..).and_then(|b| b.first_chunk::<16>()) else {
-                break;
-            };
-            let [hi, lo] = [
-                u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
-                u64::from_be_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]),
-            ];
-            let r = (pos % 8) as u32;
-            // At least 57 bits from the sample's start: its timestamp and value header.
-            let w = hi << r;
-            // Timestamp bucket prefix '0', '10', '110', '1110', then 14, 17 or 20 bits.
-            let (dod, used) = if (w as i64) >= 0 {
-                (0, 1)
-            } else if ((w << 1) as i64) >= 0 {
-                (delta_of_delta::<14>(w << 2), 2 + 14)
-            } else if ((w << 2) as i64) >= 0 {
-                (delta_of_delta::<17>(w << 3), 3 + 17)
-            } else if ((w << 3) as i64) >= 0 {
-                (delta_of_delta::<20>(w << 4), 4 + 20)
-            } else {
-                break; // 64-bit delta of delta: general decoder.
-            };
-            // Value control '0' (same), '10' (previous window), '11' + 5 + 6 bits (new window).
-            let ctl = w << used;
-            // Offset of the value bits from the start of the sample's first byte.
-            let mut o = r + used;
-            if (ctl as i64) >= 0 {
-                o += 1;
-            } else {
-                if ((ctl << 1) as i64) >= 0 {
-                    o += 2;
+        // Decodes one sample into out[i]; leaves 'done at the end of the data or an error.
+        macro_rules! sample {
+            ($done:lifetime) => {
+                // The whole sample (at most 7 + 24 + 13 + 64 bits from the start of its first byte)
+                // lies in these 16 bytes.
+                let Some(c) = bytes.get(pos / 8..).and_then(|b| b.first_chunk::<16>()) else {
+                    break $done;
+                };
+                let [hi, lo] = [
+                    u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                    u64::from_be_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]),
+                ];
+                let r = (pos % 8) as u32;
+                // At least 57 bits from the sample's start: its timestamp and value header.
+                let w = hi << r;
+                // Timestamp bucket prefix '0', '10', '110', '1110', then 14, 17 or 20 bits.
+                let (dod, used) = if (w as i64) >= 0 {
+                    (0, 1)
+                } else if ((w << 1) as i64) >= 0 {
+                    (delta_of_delta::<14>(w << 2), 2 + 14)
+                } else if ((w << 2) as i64) >= 0 {
+                    (delta_of_delta::<17>(w << 3), 3 + 17)
+                } else if ((w << 3) as i64) >= 0 {
+                    (delta_of_delta::<20>(w << 4), 4 + 20)
                 } else {
-                    let lz = (ctl << 2 >> 59) as u32;
-                    let sig = match (ctl << 7 >> 58) as u32 {
-                        0 => 64,
-                        s => s,
-                    };
-                    if lz + sig > 64 {
-                        // What the general decoder reports: the end of the data comes first if
-                        // the header reaches past it.
-                        err = Some(if (pos - r as usize) + (o + 13) as usize > limit {
-                            DecodeError::UnexpectedEnd {
-                                sample: k + i as u16,
-                            }
-                        } else {
-                            DecodeError::BadValueWidth {
-                                sample: k + i as u16,
-                                leading: lz as u8,
-                                significant: sig as u8,
-                            }
-                        });
-                        break;
+                    break $done; // 64-bit delta of delta: general decoder.
+                };
+                // Value control '0' (same), '10' (previous window), '11' + 5 + 6 bits (new window).
+                let ctl = w << used;
+                // Offset of the value bits from the start of the sample's first byte.
+                let mut o = r + used;
+                if (ctl as i64) >= 0 {
+                    o += 1;
+                } else {
+                    if ((ctl << 1) as i64) >= 0 {
+                        o += 2;
+                    } else {
+                        let lz = (ctl << 2 >> 59) as u32;
+                        let sig = match (ctl << 7 >> 58) as u32 {
+                            0 => 64,
+                            s => s,
+                        };
+                        if lz + sig > 64 {
+                            // What the general decoder reports: the end of the data comes first if
+                            // the header reaches past it.
+                            err = Some(if (pos - r as usize) + (o + 13) as usize > limit {
+                                DecodeError::UnexpectedEnd {
+                                    sample: k + i as u16,
+                                }
+                            } else {
+                                DecodeError::BadValueWidth {
+                                    sample: k + i as u16,
+                                    leading: lz as u8,
+                                    significant: sig as u8,
+                                }
+                            });
+                            break $done;
+                        }
+                        o += 13;
+                        width = sig;
+                        trailing = (64 - lz - sig) | 0x80;
                     }
-                    o += 13;
-                    width = sig;
-                    trailing = (64 - lz - sig) | 0x80;
+                    // 3 <= o <= 44: the 64 bits from `o` on, then the top `width` of them.
+                    let x = hi << o | lo >> (64 - o);
+                    v ^= (x >> (64 - width)).wrapping_shl(trailing);
+                    o += width;
                 }
-                // 3 <= o <= 44: the 64 bits from `o` on, then the top `width` of them.
-                let x = hi << o | lo >> (64 - o);
-                v ^= (x >> (64 - width)).wrapping_shl(trailing);
-                o += width;
+                let p = pos - r as usize + o as usize;
+                if PADDED && p > limit {
+                    err = Some(DecodeError::UnexpectedEnd {
+                        sample: k + i as u16,
+                    });
+                    break $done;
+                }
+                t_delta = t_delta.wrapping_add(dod);
+                t = t.wrapping_add(t_delta);
+                out[i] = (t as i64, f64::from_bits(v));
+                pos = p;
+                i += 1;
+            };
+        }
+        // Two samples per round: the loop's own checks cost half as much.
+        'done: {
+            while i + 2 <= count {
+                sample!('done);
+                sample!('done);
             }
-            let p = pos - r as usize + o as usize;
-            if PADDED && p > limit {
-                err = Some(DecodeError::UnexpectedEnd {
-                    sample: k + i as u16,
-                });
-                break;
+            if i < count {
+                sample!('done);
             }
-            t_delta = t_delta.wrapping_add(dod);
-            t = t.wrapping_add(t_delta);
-            out[i] = (t as i64, f64::from_bits(v));
-            pos = p;
-            i += 1;
         }
 
         self.t = t as i64;
