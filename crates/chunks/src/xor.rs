@@ -133,14 +133,14 @@ impl XorChunk {
         // control bits; only the last write of a sample matters for the stream length.
         let (tbits, tn) = if dod == 0 {
             (0, 1)
-        } else if fits(dod, 14) {
-            (0b10 << 14 | low_bits(dod, 14), 2 + 14)
-        } else if fits(dod, 17) {
-            (0b110 << 17 | low_bits(dod, 17), 3 + 17)
-        } else if fits(dod, 20) {
-            (0b1110 << 20 | low_bits(dod, 20), 4 + 20)
         } else {
-            return self.append_wide_dod(t, vbits, delta, dod);
+            // The bucket through a table rather than branches: with irregular timestamps it
+            // changes from sample to sample, and branches on it mispredict.
+            let b = &BUCKETS[dod_width(dod) as usize];
+            if b.len == 0 {
+                return self.append_wide_dod(t, vbits, delta, dod);
+            }
+            (b.prefix | dod as u64 & b.mask, b.len)
         };
         // The value: '0' (same), '10' + bits in the previous window, or '11' + 5 bits of
         // leading zeros + 6 bits of width (64 written as 0) + bits.
@@ -269,18 +269,54 @@ impl XorChunk {
     }
 }
 
-/// Whether `x` lies in the range Prometheus encodes in an `n`-bit bucket: `-(2^(n-1) - 1) ..= 2^(n-1)`.
-#[inline]
-fn fits(x: i64, n: u32) -> bool {
-    let half = 1i64 << (n - 1);
-    // Shift the range to 0 ..= 2^n - 1; anything that wraps lands far above it.
-    (x.wrapping_add(half - 1) as u64) < (1u64 << n)
+/// One timestamp bucket: Prometheus stores a delta of delta `d` in an `n`-bit bucket (n = 14,
+/// 17, 20) if `-(2^(n-1) - 1) <= d <= 2^(n-1)`, that is if `d - 1` fits in `n` bits as a signed
+/// number.
+#[derive(Clone, Copy)]
+struct Bucket {
+    /// The bucket's prefix ('10', '110', '1110') shifted above the `n` bits.
+    prefix: u64,
+    /// `2^n - 1`.
+    mask: u64,
+    /// Prefix plus `n` bits; 0 if the 64-bit bucket is needed.
+    len: u32,
 }
 
-#[inline]
-fn low_bits(x: i64, n: u32) -> u64 {
-    x as u64 & ((1u64 << n) - 1)
+/// The index into [`BUCKETS`] for a delta of delta `d`: the position of the highest bit of
+/// `d - 1` that differs from its sign (0 if none), so `d - 1` needs `index + 2` bits.
+#[inline(always)]
+fn dod_width(d: i64) -> u32 {
+    let m = d.wrapping_sub(1);
+    // `| 1` spares the zero case of leading_zeros; 0 and 1 both need the smallest bucket.
+    63 - ((m ^ (m >> 63)) | 1).leading_zeros()
 }
+
+/// The bucket for each [`dod_width`] index.
+static BUCKETS: [Bucket; 64] = {
+    let mut t = [Bucket {
+        prefix: 0,
+        mask: 0,
+        len: 0,
+    }; 64];
+    let mut i = 0;
+    while i < 64 {
+        let (prefix, n) = match i + 2 {
+            0..=14 => (0b10u64, 14),
+            15..=17 => (0b110, 17),
+            18..=20 => (0b1110, 20),
+            _ => (0, 0),
+        };
+        if n > 0 {
+            t[i] = Bucket {
+                prefix: prefix << n,
+                mask: (1 << n) - 1,
+                len: (64 - prefix.leading_zeros()) + n,
+            };
+        }
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -329,6 +365,47 @@ mod tests {
             (1, f64::MIN_POSITIVE),
             (3, f64::MAX),
         ]);
+    }
+
+    #[test]
+    fn bucket_table_follows_prometheus_ranges() {
+        // Prometheus: an n-bit bucket holds -(2^(n-1) - 1) ..= 2^(n-1).
+        let fits = |d: i64, n: u32| -((1i64 << (n - 1)) - 1) <= d && d <= 1i64 << (n - 1);
+        let mut ds = vec![
+            1i64,
+            -1,
+            2,
+            -2,
+            i64::MIN,
+            i64::MAX,
+            i64::MIN + 1,
+            1 << 40,
+            -(1 << 40),
+        ];
+        for n in [14u32, 17, 20] {
+            let half = 1i64 << (n - 1);
+            ds.extend([
+                half - 1,
+                half,
+                half + 1,
+                -half - 1,
+                -half,
+                -half + 1,
+                -half + 2,
+            ]);
+        }
+        for d in ds {
+            let b = &BUCKETS[dod_width(d) as usize];
+            let want = [14u32, 17, 20].into_iter().find(|&n| fits(d, n));
+            match want {
+                Some(n) => {
+                    assert_eq!(b.mask, (1 << n) - 1, "dod {d}");
+                    assert_eq!(b.len, n + (n - 14) / 3 + 2, "dod {d}");
+                    assert_eq!(b.prefix >> n, (1 << ((n - 14) / 3 + 2)) - 2, "dod {d}");
+                }
+                None => assert_eq!(b.len, 0, "dod {d}"),
+            }
+        }
     }
 
     #[test]
