@@ -187,38 +187,26 @@ impl BitWriter {
         // nacc < 8 and head_len <= 37: fits.
         acc |= (head << (64 - head_len)) >> nacc;
         nacc += head_len;
-        let mut extra = false;
-        if width > 0 {
-            let mut at = 0usize;
-            if width > 64 - nacc {
-                store_at(buf, at, acc);
-                let done = nacc >> 3;
-                at += done as usize;
-                acc <<= done * 8;
-                nacc &= 7;
-                if width > 64 - nacc {
-                    // A value of 57 or more bits after a partial byte: split it.
-                    let first = 64 - nacc;
-                    acc |= bits >> (width - first);
-                    store_at(buf, at, acc);
-                    at += 8;
-                    acc = bits << (64 - (width - first));
-                    extra = false;
-                    nacc = width - first;
-                    store_at(buf, at, acc);
-                    self.byte = byte + at;
-                    self.acc = acc;
-                    self.nacc = nacc;
-                    self.extra_byte = extra;
-                    return;
-                }
+        // Prometheus's empty trailing byte: the last write (the value bits, if any) was a whole
+        // number of bytes on a byte boundary.
+        let extra = width > 0 && (nacc | width) & 7 == 0;
+        if width > 64 - nacc {
+            // The value runs past this word (nacc <= 44, so at most into the next one): both
+            // words go out, and the next becomes the register.
+            let b = bits << (64 - width);
+            let hi = acc | b >> nacc;
+            let lo = b << (64 - nacc);
+            if let Some(dst) = buf.get_mut(..16) {
+                dst[..8].copy_from_slice(&hi.to_be_bytes());
+                dst[8..].copy_from_slice(&lo.to_be_bytes());
             }
-            extra = (nacc | width) & 7 == 0;
-            acc |= (bits << (64 - width)) >> nacc;
-            nacc += width;
-            byte += at;
-            store_at(&mut self.buf[byte..], 0, acc);
+            byte += 8;
+            acc = lo;
+            nacc = nacc + width - 64;
         } else {
+            // `bits` is zero when `width` is.
+            acc |= bits.wrapping_shl(64 - width) >> nacc;
+            nacc += width;
             store_at(buf, 0, acc);
         }
         self.byte = byte;
