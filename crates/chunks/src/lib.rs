@@ -18,6 +18,8 @@ mod head_files;
 mod varint;
 mod xor;
 mod xor_iter;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod xor_iter_x86;
 
 pub use block_files::{
     BlockChunkIter, BlockChunkReader, BlockChunkRef, BlockChunkWriter, ChunkData,
