@@ -15,6 +15,9 @@ use crate::xor::HEADER;
 /// Samples decoded ahead by [`XorIter`] in one go.
 const BATCH: usize = 128;
 
+/// Bytes of a buffered sample.
+const SLOT: usize = size_of::<(i64, f64)>();
+
 /// Decodes the samples of XOR chunk bytes borrowed from anywhere (memory, a memory-mapped file);
 /// never allocates.
 ///
@@ -31,14 +34,15 @@ pub struct XorIter<'a> {
     end: u16,
     /// Samples decoded so far (handed out or buffered).
     decoded: u16,
-    /// Decoded samples. Slots `cur..filled` always hold samples (only those are ever read):
-    /// the current one at `cur`, then those not yet handed out. Before the first advance,
-    /// `cur` is the last slot and holds `(i64::MIN, 0.0)`. Left uninitialized otherwise:
-    /// zeroing 2 KiB for every chunk read cost about 3% of decoding it.
+    /// Decoded samples. The slots from byte `cur` to byte `filled` always hold samples (only
+    /// those are ever read): the current one at `cur`, then those not yet handed out. Before
+    /// the first advance, `cur` is the last slot and holds `(i64::MIN, 0.0)`. Left
+    /// uninitialized otherwise: zeroing 2 KiB for every chunk read cost about 3% of decoding it.
     buf: [MaybeUninit<(i64, f64)>; BATCH],
-    /// Index of the current sample; `cur < filled <= BATCH`.
+    /// Index of the current sample, in bytes (`SLOT` per sample: `at` then needs no scaling);
+    /// `cur < filled <= BATCH * SLOT`.
     cur: usize,
-    /// End of the buffered samples.
+    /// End of the buffered samples, in bytes.
     filled: usize,
     err: Option<DecodeError>,
     /// The `Iterator` interface has reported `err` and now ends.
@@ -88,8 +92,8 @@ impl<'a> XorIter<'a> {
                 buf[BATCH - 1] = MaybeUninit::new((i64::MIN, 0.0));
                 buf
             },
-            cur: BATCH - 1,
-            filled: BATCH,
+            cur: (BATCH - 1) * SLOT,
+            filled: BATCH * SLOT,
             err: None,
             fused: false,
         }
@@ -102,22 +106,31 @@ impl<'a> XorIter<'a> {
 
     /// Samples handed out so far.
     fn handed_out(&self) -> u16 {
-        self.decoded - (self.filled - self.cur - 1) as u16
+        self.decoded - ((self.filled - self.cur) / SLOT - 1) as u16
     }
 
     /// The current sample: `(i64::MIN, 0.0)` before the first successful advance.
     #[inline]
     pub fn at(&self) -> (i64, f64) {
-        debug_assert!(self.cur < self.filled && self.filled <= BATCH);
-        // SAFETY: `cur < filled <= BATCH`, and slot `cur` holds a sample (see `buf`).
-        unsafe { self.buf.get_unchecked(self.cur).assume_init() }
+        debug_assert!(self.cur < self.filled && self.filled <= BATCH * SLOT);
+        debug_assert!(self.cur.is_multiple_of(SLOT));
+        // SAFETY: `cur < filled <= BATCH * SLOT` is a multiple of `SLOT`, so it is the byte offset
+        // of a slot of `buf`, and that slot holds a sample (see `buf`).
+        unsafe {
+            self.buf
+                .as_ptr()
+                .cast::<u8>()
+                .add(self.cur)
+                .cast::<(i64, f64)>()
+                .read()
+        }
     }
 
     /// Moves to the next sample: `Ok(true)` if there is one (read it with [`XorIter::at`]),
     /// `Ok(false)` once all announced samples were read.
     #[inline]
     pub fn advance(&mut self) -> Result<bool, DecodeError> {
-        let next = self.cur + 1;
+        let next = self.cur + SLOT;
         if next < self.filled {
             self.cur = next;
             return Ok(true);
@@ -134,22 +147,23 @@ impl<'a> XorIter<'a> {
     /// The fastest way to read a whole chunk: the per-sample bookkeeping of `advance` is skipped.
     #[inline]
     pub fn next_batch(&mut self) -> Result<Option<&[(i64, f64)]>, DecodeError> {
-        let mut start = self.cur + 1;
-        if start >= self.filled && self.decoded < self.end {
+        let mut start = self.cur / SLOT + 1;
+        let mut filled = self.filled / SLOT;
+        if start >= filled && self.decoded < self.end {
             let n = self.fill();
             if n > 0 {
-                self.filled = n;
+                filled = n;
                 start = 0;
             }
         }
-        if start >= self.filled {
+        if start >= filled {
             return match self.err {
                 Some(e) => Err(e),
                 None => Ok(None),
             };
         }
-        let filled = self.filled;
-        self.cur = filled - 1;
+        self.filled = filled * SLOT;
+        self.cur = (filled - 1) * SLOT;
         let batch = &self.buf[start..filled];
         // SAFETY: slots `start..filled` hold samples (see `buf`), and `MaybeUninit<T>` has the
         // layout of `T`.
@@ -164,7 +178,7 @@ impl<'a> XorIter<'a> {
         if self.decoded < self.end {
             let n = self.fill();
             if n > 0 {
-                self.filled = n;
+                self.filled = n * SLOT;
                 self.cur = 0;
                 return Ok(true);
             }
