@@ -8,12 +8,15 @@
 /// Appends bits to a growing byte buffer.
 ///
 /// Bits collect in a 64-bit register (`acc`, the bits from byte `byte` on) that is stored whole
-/// into the buffer, so a write never reads the buffer back. Callers writing a sample bracket its
-/// writes with [`BitWriter::begin`] and [`BitWriter::end`] and use the cheap [`BitWriter::put`]
-/// in between; [`BitWriter::write_bits`] works anywhere.
+/// into the buffer, so a write never reads the buffer back. A whole sample goes out in one
+/// [`BitWriter::write_sample`]; rarer samples bracket their writes with [`BitWriter::begin`] and
+/// [`BitWriter::end`] and use the cheap [`BitWriter::put`] in between; [`BitWriter::write_bits`]
+/// works anywhere.
 ///
-/// Invariants between calls: `buf[byte..byte + 8]` holds `acc` (after `end`/`write_bits`),
-/// every byte after it is zero, and `buf` extends at least [`SLACK`] bytes past `byte`.
+/// Invariants between calls: `buf[byte..byte + 8]` holds `acc` and every byte after it is zero.
+/// After anything but `begin`/`put`/`make_room` the writer is *settled*: `nacc < 8`, so `byte`
+/// is the first byte not yet complete. At the start of a sample `buf` extends at least
+/// [`SLACK`] bytes past `byte`.
 #[derive(Debug)]
 pub(crate) struct BitWriter {
     buf: Vec<u8>,
@@ -21,14 +24,15 @@ pub(crate) struct BitWriter {
     byte: usize,
     /// Bits from `byte` on, left-aligned; the top `nacc` are written, the rest zero.
     acc: u64,
-    /// Bits written into `acc` (0..=64).
+    /// Bits written into `acc` (0..=64; below 8 when settled).
     nacc: u32,
-    /// The last write was byte-aligned and a whole number of bytes: one empty byte follows.
-    extra_byte: bool,
+    /// Length in bits of the last write (0 if it wrote no value bits), for Prometheus's rule on
+    /// the empty trailing byte (see [`BitWriter::len`]).
+    last_len: u8,
 }
 
-/// Slack kept after `byte` at the start of a sample: a sample writes at most 19 bytes, and an
-/// 8-byte store must fit after the last of them.
+/// Slack kept after `byte` at the start of a sample: a sample writes at most 19 bytes, and
+/// [`BitWriter::write_sample`] stores 16 bytes from `byte`, the last 8 possibly past them.
 const SLACK: usize = 32;
 
 impl BitWriter {
@@ -42,14 +46,15 @@ impl BitWriter {
             byte: header_bytes,
             acc: 0,
             nacc: 0,
-            extra_byte: false,
+            last_len: 0,
         }
     }
 
     /// A writer continuing after existing bytes whose meaningful bits end at `bit_pos`.
     ///
     /// Bits of the last byte after `bit_pos` are cleared (they are padding and will be overwritten).
-    /// `extra_byte` says whether `bytes` carries the empty trailing byte described in the module docs.
+    /// `extra_byte` says whether `bytes` carries the empty trailing byte described in the module
+    /// docs (only possible when `bit_pos` is a whole number of bytes).
     pub(crate) fn resume(bytes: &[u8], bit_pos: usize, extra_byte: bool) -> Self {
         let byte = bit_pos / 8;
         let nacc = (bit_pos % 8) as u32;
@@ -66,16 +71,21 @@ impl BitWriter {
             byte,
             acc: (partial as u64) << 56,
             nacc,
-            extra_byte,
+            // Any whole number of bytes ending on a byte boundary stands for the last write.
+            last_len: if extra_byte && nacc == 0 { 8 } else { 0 },
         };
         w.store();
         w
     }
 
     /// Length in bytes of the stream written so far.
+    ///
+    /// Prometheus leaves one empty byte after a last write that was a whole number of bytes
+    /// starting on a byte boundary, that is, one whose length and end are both multiples of 8.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.byte + self.nacc.div_ceil(8) as usize + self.extra_byte as usize
+        let extra = self.last_len != 0 && self.last_len & 7 == 0 && self.nacc & 7 == 0;
+        self.byte + self.nacc.div_ceil(8) as usize + extra as usize
     }
 
     /// The stream written so far.
@@ -124,6 +134,14 @@ impl BitWriter {
         buf.resize(want, 0);
     }
 
+    /// Grows the buffer as [`BitWriter::grow`] does and returns the [`SLACK`] bytes from `byte`.
+    #[cold]
+    #[inline(never)]
+    fn grow_to_slack(buf: &mut Vec<u8>, byte: usize) -> &mut [u8] {
+        Self::grow(buf, byte);
+        &mut buf[byte..byte + SLACK]
+    }
+
     /// Starts a sample: afterwards at least 57 bits can be [`BitWriter::put`].
     #[inline(always)]
     pub(crate) fn begin(&mut self) {
@@ -133,10 +151,11 @@ impl BitWriter {
         }
     }
 
-    /// Ends a sample: stores the register.
+    /// Ends a sample: stores the register and settles the writer.
     #[inline(always)]
     pub(crate) fn end(&mut self) {
         self.store();
+        self.advance();
     }
 
     /// Within a sample: stores the register and moves its whole bytes out, so that at least 57
@@ -159,68 +178,47 @@ impl BitWriter {
         debug_assert!(n >= 1 && n <= self.room());
         // Left-align the n bits; the shift also discards any bits of `v` above the n low ones.
         self.acc |= (v << (64 - n)) >> self.nacc;
-        self.extra_byte = (self.nacc | n) & 7 == 0;
+        self.last_len = n as u8;
         self.nacc += n;
     }
 
-    /// Writes one whole sample and stores it: the `head_len` (`1..=37`) low bits of `head`, then
-    /// the `width` (`0..=64`) low bits of `bits` (`bits` has no higher bits set). The empty
-    /// trailing byte follows Prometheus's rule for a last write of `width` bits.
+    /// Writes one whole sample into a settled writer and leaves it settled: the `head_len`
+    /// (`1..=37`) low bits of `head`, then the `width` (`0..=64`) low bits of `bits` (`bits` has
+    /// no higher bits set). The value bits count as the last write.
     ///
-    /// The hot path of appending: the writer's state is copied into locals so that stores into
-    /// the buffer cannot force it back to memory between steps.
+    /// The hot path of appending, without branches on the data: both words a sample can touch
+    /// are stored every time, and the register moves on to whichever holds the last bit.
     #[inline(always)]
     pub(crate) fn write_sample(&mut self, head: u64, head_len: u32, bits: u64, width: u32) {
-        debug_assert!((1..=37).contains(&head_len) && width <= 64);
-        let mut byte = self.byte;
-        let mut acc = self.acc;
-        let mut nacc = self.nacc;
-        // Move out the whole bytes of the previous sample (stored already).
-        let done = nacc >> 3;
-        byte += done as usize;
-        acc = (acc << (done * 4)) << (done * 4);
-        nacc &= 7;
-        if self.buf.len() < byte + SLACK {
-            Self::grow(&mut self.buf, byte);
-        }
-        let buf = &mut self.buf[byte..];
-        // nacc < 8 and head_len <= 37: fits.
-        acc |= (head << (64 - head_len)) >> nacc;
-        nacc += head_len;
-        // Prometheus's empty trailing byte: the last write (the value bits, if any) was a whole
-        // number of bytes on a byte boundary.
-        let extra = width > 0 && (nacc | width) & 7 == 0;
-        if width > 64 - nacc {
-            // The value runs past this word (nacc <= 44, so at most into the next one): both
-            // words go out, and the next becomes the register.
-            let b = bits << (64 - width);
-            let hi = acc | b >> nacc;
-            let lo = b << (64 - nacc);
-            if let Some(dst) = buf.get_mut(..16) {
-                dst[..8].copy_from_slice(&hi.to_be_bytes());
-                dst[8..].copy_from_slice(&lo.to_be_bytes());
-            }
-            byte += 8;
-            acc = lo;
-            nacc = nacc + width - 64;
-        } else {
-            // `bits` is zero when `width` is.
-            acc |= bits.wrapping_shl(64 - width) >> nacc;
-            nacc += width;
-            store_at(buf, 0, acc);
-        }
-        self.byte = byte;
-        self.acc = acc;
-        self.nacc = nacc;
-        self.extra_byte = extra;
+        debug_assert!((1..=37).contains(&head_len) && width <= 64 && self.nacc < 8);
+        let byte = self.byte;
+        let dst = match self.buf.get_mut(byte..byte + SLACK) {
+            Some(dst) => dst,
+            None => Self::grow_to_slack(&mut self.buf, byte),
+        };
+        // nacc < 8 and head_len <= 37: the head fits, ending at bit n1 (1..=44) of `hi`.
+        let n1 = self.nacc + head_len;
+        let acc = self.acc | (head << (64 - head_len)) >> self.nacc;
+        // The value, left-aligned (`bits` is zero when `width` is), split over two words.
+        let b = bits.wrapping_shl(64 - width);
+        let hi = acc | b >> n1;
+        let lo = b << (64 - n1);
+        dst[..8].copy_from_slice(&hi.to_be_bytes());
+        dst[8..16].copy_from_slice(&lo.to_be_bytes());
+        // At most 44 + 64 bits: the last bit is in `lo` exactly when 64 or more were written.
+        let total = n1 + width;
+        let last = if total >= 64 { lo } else { hi };
+        self.byte = byte + (total >> 3) as usize;
+        self.acc = last << (total & 56);
+        self.nacc = total & 7;
+        self.last_len = width as u8;
     }
 
-    /// Appends the `n` low bits of `v` (`1 <= n <= 64`), most significant first, and stores.
+    /// Appends the `n` low bits of `v` (`1 <= n <= 64`), most significant first, stores, and
+    /// settles the writer.
     #[inline(always)]
     pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
         debug_assert!((1..=64).contains(&n));
-        // Prometheus's rule for the empty trailing byte looks at the whole write.
-        let extra = (self.nacc | n) & 7 == 0;
         // The register may hold bits `put` has not stored yet.
         self.store();
         self.begin();
@@ -234,16 +232,9 @@ impl BitWriter {
         } else {
             self.put(v, n);
         }
-        self.extra_byte = extra;
-        self.store();
-    }
-}
-
-/// Stores `acc` big-endian at `buf[at..at + 8]` (the writer keeps enough slack).
-#[inline(always)]
-fn store_at(buf: &mut [u8], at: usize, acc: u64) {
-    if let Some(dst) = buf.get_mut(at..at + 8) {
-        dst.copy_from_slice(&acc.to_be_bytes());
+        // Prometheus's rule for the empty trailing byte looks at the whole write.
+        self.last_len = n as u8;
+        self.end();
     }
 }
 
@@ -259,7 +250,7 @@ impl Clone for BitWriter {
             byte: self.byte,
             acc: self.acc,
             nacc: self.nacc,
-            extra_byte: self.extra_byte,
+            last_len: self.last_len,
         }
     }
 }
