@@ -137,9 +137,16 @@ impl BitWriter {
     /// Grows the buffer as [`BitWriter::grow`] does and returns the [`SLACK`] bytes from `byte`.
     #[cold]
     #[inline(never)]
-    fn grow_to_slack(buf: &mut Vec<u8>, byte: usize) -> &mut [u8] {
+    fn grow_to_slack(buf: &mut Vec<u8>, byte: usize) -> &mut [u8; SLACK] {
         Self::grow(buf, byte);
-        &mut buf[byte..byte + SLACK]
+        match buf
+            .get_mut(byte..)
+            .and_then(|s| s.first_chunk_mut::<SLACK>())
+        {
+            Some(dst) => dst,
+            // `grow` made the buffer long enough.
+            None => unreachable!("buffer grown past byte + SLACK"),
+        }
     }
 
     /// Starts a sample: afterwards at least 57 bits can be [`BitWriter::put`].
@@ -183,26 +190,30 @@ impl BitWriter {
     }
 
     /// Writes one whole sample into a settled writer and leaves it settled: the `head_len`
-    /// (`1..=37`) low bits of `head`, then the `width` (`0..=64`) low bits of `bits` (`bits` has
-    /// no higher bits set). The value bits count as the last write.
+    /// (`1..=37`) low bits of `head`, then the `width` (`0..=64`) high bits of `value` (`value`
+    /// has no bits set below them). The value bits count as the last write.
     ///
     /// The hot path of appending, without branches on the data: both words a sample can touch
     /// are stored every time, and the register moves on to whichever holds the last bit.
     #[inline(always)]
-    pub(crate) fn write_sample(&mut self, head: u64, head_len: u32, bits: u64, width: u32) {
+    pub(crate) fn write_sample(&mut self, head: u64, head_len: u32, value: u64, width: u32) {
         debug_assert!((1..=37).contains(&head_len) && width <= 64 && self.nacc < 8);
+        debug_assert!(value.checked_shl(width).unwrap_or(0) == 0);
         let byte = self.byte;
-        let dst = match self.buf.get_mut(byte..byte + SLACK) {
+        let dst = match self
+            .buf
+            .get_mut(byte..)
+            .and_then(|s| s.first_chunk_mut::<SLACK>())
+        {
             Some(dst) => dst,
             None => Self::grow_to_slack(&mut self.buf, byte),
         };
-        // nacc < 8 and head_len <= 37: the head fits, ending at bit n1 (1..=44) of `hi`.
+        // nacc < 8 and head_len <= 37: the head fits, ending at bit n1 (1..=44) of `hi`; the
+        // value follows, split over `hi` and `lo`.
         let n1 = self.nacc + head_len;
         let acc = self.acc | (head << (64 - head_len)) >> self.nacc;
-        // The value, left-aligned (`bits` is zero when `width` is), split over two words.
-        let b = bits.wrapping_shl(64 - width);
-        let hi = acc | b >> n1;
-        let lo = b << (64 - n1);
+        let hi = acc | value >> n1;
+        let lo = value << (64 - n1);
         dst[..8].copy_from_slice(&hi.to_be_bytes());
         dst[8..16].copy_from_slice(&lo.to_be_bytes());
         // At most 44 + 64 bits: the last bit is in `lo` exactly when 64 or more were written.

@@ -145,6 +145,7 @@ impl XorChunk {
         // The value: '0' (same), '10' + bits in the previous window, or '11' + 5 bits of
         // leading zeros + 6 bits of width (64 written as 0) + bits.
         let x = vbits ^ self.v;
+        // The value bits go out left-aligned: shifting out the leading zeros drops nothing.
         let (head, head_len, bits, width) = if x == 0 {
             (tbits << 1, tn + 1, 0, 0)
         } else {
@@ -153,13 +154,13 @@ impl XorChunk {
             let tz = x.trailing_zeros() as u8;
             if self.leading != NO_WIDTH && lz >= self.leading && tz >= self.trailing {
                 let width = 64 - self.leading as u32 - self.trailing as u32;
-                (tbits << 2 | 0b10, tn + 2, x >> self.trailing, width)
+                (tbits << 2 | 0b10, tn + 2, x << self.leading, width)
             } else {
                 self.leading = lz;
                 self.trailing = tz;
                 let width = 64 - lz as u32 - tz as u32;
                 let ctl = 0b11 << 11 | (lz as u64) << 6 | (width as u64 & 0x3f);
-                (tbits << 13 | ctl, tn + 13, x >> tz, width)
+                (tbits << 13 | ctl, tn + 13, x << lz, width)
             }
         };
         self.w.write_sample(head, head_len, bits, width);
