@@ -89,10 +89,16 @@ impl Cutter {
             if let CutPolicy::Head { chunk_range } = self.policy {
                 self.next_at = range_end(t, chunk_range);
             }
+            // Sized like the series' previous chunk, if any: chunks of one series encode to
+            // similar sizes, so the new one rarely reallocates.
+            let chunk = match &done {
+                Some(prev) => XorChunk::with_capacity(prev.chunk.bytes().len()),
+                None => XorChunk::new(),
+            };
             self.cur = Some(CutChunk {
                 min_time: t,
                 max_time: t,
-                chunk: XorChunk::new(),
+                chunk,
             });
         }
         if let Some(c) = &mut self.cur {

@@ -14,9 +14,11 @@ use crate::xor_iter::{self, XorIter};
 
 /// Size of the sample-count header.
 pub(crate) const HEADER: usize = 2;
-/// Buffer size of [`XorChunk::new`]: a 120-sample chunk of a regular counter takes about 460
-/// bytes; the buffer doubles from here when needed.
-const DEFAULT_CAPACITY: usize = 128;
+/// Buffer size of [`XorChunk::new`]: room for a 120-sample chunk of a regular counter (about
+/// 460 bytes), the commonest series, so that it never reallocates. (Prometheus starts at 128
+/// bytes and doubles, which costs a counter's chunk two reallocations and ends at a larger
+/// buffer.) The buffer doubles from here when needed.
+const DEFAULT_CAPACITY: usize = 480;
 /// "No leading/trailing width chosen yet": the first XOR always announces its width.
 const NO_WIDTH: u8 = 0xff;
 
