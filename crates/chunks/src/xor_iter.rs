@@ -432,7 +432,8 @@ impl Decoder<'_> {
     /// were decoded, and the error if any.
     ///
     /// The hot loop of the crate: all state lives in locals (registers), and the last bytes of
-    /// the data are decoded from a zero-padded copy so that 16-byte loads always have room.
+    /// the data are decoded from a zero-padded copy so that 16-byte loads always have room (the
+    /// x86-64 assembly loop reads them in place instead, see [`crate::xor_iter_x86`]).
     ///
     /// On x86-64 CPUs with BMI2 a copy compiled for it is used: its shifts by a variable amount
     /// are single instructions, and this loop is mostly such shifts.
@@ -555,13 +556,22 @@ impl Decoder<'_> {
                 trailing: trailing as u64,
                 neg_width: (width as u64).wrapping_neg(),
             };
-            // SAFETY: the caller checked BMI2 and MOVBE; samples start before `bytes[last + 1]`,
-            // and the slice `bytes` goes on 15 bytes after it.
+            // SAFETY: the caller checked BMI2 and MOVBE; `bytes[last + 1..]` are its last 15
+            // bytes, and the 16 from `bytes[last]` on and all before them are in `bytes`.
             i = unsafe { x86::run(base + (last + 1) * 8, &mut st, out) };
             pos = st.bit - base;
             (t, t_delta, v) = (st.t, st.t_delta, st.v);
             trailing = st.trailing as u32;
             width = st.neg_width.wrapping_neg() as u32;
+            if pos > limit {
+                // The last sample started in the data but ran into the zeros the loop reads
+                // after its end: the data ends inside it. The state now holds that sample, but
+                // nothing is decoded after an error.
+                i = i.saturating_sub(1);
+                err = Some(DecodeError::UnexpectedEnd {
+                    sample: k + i as u16,
+                });
+            }
         }
 
         // Decodes one sample into out[i]; leaves 'done at the end of the data or an error.
@@ -645,6 +655,9 @@ impl Decoder<'_> {
         }
         // Two samples per round: the loop's own checks cost half as much.
         'done: {
+            if err.is_some() {
+                break 'done;
+            }
             while i + 2 <= count {
                 sample!('done);
                 sample!('done);

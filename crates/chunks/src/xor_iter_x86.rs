@@ -2,9 +2,15 @@
 //!
 //! [`run`] is an accelerator for the batch loop of `xor_iter`: it decodes the samples that loop
 //! would decode, with the same state, and stops (leaving that state at the start of a sample)
-//! at anything it does not handle itself: fewer than 16 bytes left to read, a 64-bit delta of
-//! delta, a value window that does not fit, or a full output. The Rust loop then goes on from
-//! there and reports what it finds. Tests compare both with the bit-by-bit decoder.
+//! at anything it does not handle itself: the end of the data, a 64-bit delta of delta, a value
+//! window that does not fit, or a full output. The Rust loop then goes on from there and reports
+//! what it finds. Tests compare both with the bit-by-bit decoder.
+//!
+//! A sample is read with one 16-byte load from its first byte. One that starts in the last 15
+//! bytes is read from the data's last 16 bytes, shifted, so zero bits stand in for the bytes
+//! after the end. The caller drops that sample if it ran into them. Decoding the end of a chunk
+//! in the same loop rather than handing it to the Rust loop, whose branches see too few samples
+//! to be predicted, made 15 s counters decode 11% faster.
 //!
 //! Why assembly: the loop carries nine values from sample to sample and needs five more while
 //! decoding one. The compiler's version of it spilled two of them to the stack, recomputed
@@ -35,14 +41,18 @@ pub(crate) struct State {
     pub(crate) neg_width: u64,
 }
 
-/// Decodes samples into `out` from `state` on, while they start before bit address `stop`,
+/// Decodes samples into `out` from `state` on, while they start before the end of the data,
 /// and returns how many were written; `state` is left at the first sample not decoded.
+/// `stop` is the bit address of the data's last 15 bytes (a multiple of 8).
+///
+/// If the last sample written ends past the data (`state.bit > stop + 120`), it was decoded
+/// from zero bits after the end and is not in the data: the caller must drop it. Only the last
+/// can be such: the next one would start past the end.
 ///
 /// # Safety
 ///
-/// The CPU supports BMI2 and MOVBE. The bytes from address `state.bit / 8` up to
-/// `stop / 8 + 15` lie in one slice (`stop` is a multiple of 8): a sample's 16 bytes are read
-/// from its first byte on.
+/// The CPU supports BMI2 and MOVBE. The 16 bytes from address `stop / 8 - 1` on, and those
+/// from `state.bit / 8` up to them, lie in one slice.
 #[inline(always)]
 pub(crate) unsafe fn run(
     stop: usize,
@@ -79,13 +89,14 @@ pub(crate) unsafe fn run(
             ".p2align 6",
             "2:",
             "cmp {q}, qword ptr [rsp + 8]",
-            "jae 9f",
+            "jae 20f",
             "cmp {p}, qword ptr [rsp]",
             "jae 9f",
             "mov {a}, {q}",
             "shr {a}, 3",
             "movbe {hi}, qword ptr [{a}]",
             "movbe {lo}, qword ptr [{a} + 8]",
+            "21:",
             "mov ecx, {q:e}",
             "and ecx, 7",
             "shlx {w}, {hi}, rcx",
@@ -180,6 +191,33 @@ pub(crate) unsafe fn run(
             "neg {nw}",
             "add ecx, 13",
             "jmp 6b",
+            // A sample in the last 15 bytes, unless past the end: load the last 16 bytes and
+            // shift them left by the bytes before the sample's first (8..=120 bits), so zeros
+            // come in after the end.
+            "20:",
+            "mov {a}, qword ptr [rsp + 8]",
+            "add {a}, 120",
+            "cmp {q}, {a}",
+            "jae 9f",
+            "cmp {p}, qword ptr [rsp]",
+            "jae 9f",
+            "sub {a}, 128",
+            "shr {a}, 3",
+            "movbe {hi}, qword ptr [{a}]",
+            "movbe {lo}, qword ptr [{a} + 8]",
+            "mov rcx, {q}",
+            "shr rcx, 3",
+            "sub rcx, {a}",
+            "shl ecx, 3",
+            "cmp ecx, 64",
+            "jae 22f",
+            "shld {hi}, {lo}, cl",
+            "shlx {lo}, {lo}, rcx",
+            "jmp 21b",
+            "22:",
+            "shlx {hi}, {lo}, rcx",
+            "xor {lo:e}, {lo:e}",
+            "jmp 21b",
             "9:",
             "add rsp, 16",
             q = inout(reg) bit,
