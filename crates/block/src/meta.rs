@@ -155,6 +155,15 @@ impl BlockMeta {
                 reason: format!("unexpected meta file version {}", meta.version),
             });
         }
+        if meta.min_time > meta.max_time {
+            return Err(Error::Meta {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "minTime {} is after maxTime {}: the block's time range is inverted",
+                    meta.min_time, meta.max_time
+                ),
+            });
+        }
         Ok(meta)
     }
 }

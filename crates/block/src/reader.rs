@@ -43,6 +43,20 @@ impl Block {
     pub fn open(dir: impl AsRef<Path>) -> Result<Block> {
         let dir = dir.as_ref().to_path_buf();
         let meta = read_meta(&dir)?;
+        // A block is known by its ULID: a directory named as another block (a copy under a new name)
+        // would make the same block appear twice.
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(named) = crate::meta::parse_block_dir_name(name) {
+            if named != meta.ulid {
+                return Err(Error::Meta {
+                    path: dir.join(crate::meta::META_FILENAME),
+                    reason: format!(
+                        "names block {} but its directory is {name}: a copy of another block?",
+                        meta.ulid
+                    ),
+                });
+            }
+        }
         let index = IndexReader::open(dir.join(INDEX_FILENAME))?;
         let chunks = BlockChunkReader::open(dir.join(CHUNKS_DIRNAME))?;
         let tombstones = read_tombstones(&dir)?;

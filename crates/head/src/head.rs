@@ -355,6 +355,22 @@ impl Head {
         Ok(true)
     }
 
+    /// Whether series `r` has a chunk overlapping the closed range `[mint, maxt]` (deleted ranges not
+    /// considered): a cheap test that reads no chunk. False if there is no such series.
+    pub fn overlaps(&self, r: SeriesRef, mint: i64, maxt: i64) -> bool {
+        let b = self.read_barrier();
+        let Some(s) = self.lookup(&b, r) else {
+            return false;
+        };
+        let mint = mint.max(self.min_valid());
+        let st = s.state.lock();
+        st.full.iter().any(|c| c.maxt >= mint && c.mint <= maxt)
+            || st
+                .open
+                .as_ref()
+                .is_some_and(|o| o.maxt >= mint && o.mint <= maxt)
+    }
+
     /// The samples of series `r` with `mint <= t <= maxt`.
     pub fn samples(
         &self,

@@ -76,6 +76,24 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         .map_or(EXIT_FAILURE, |e| e.code)
 }
 
+/// The one-line text of `err` and its causes, each cause once: a cause whose text the message already
+/// contains (an error that prints its source, wrapped again by a context) is not repeated, and causes are
+/// joined with `: `.
+pub fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Whether `err` comes from writing to a pipe whose reader has gone (EPIPE).
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -94,6 +112,32 @@ mod tests {
         assert_eq!(exit_code(&CliError::failure("x").into()), EXIT_FAILURE);
         assert_eq!(exit_code(&anyhow::anyhow!("x")), EXIT_FAILURE);
         assert_eq!(exit_code(&CliError::rejected("x").into()), EXIT_REJECTED);
+    }
+
+    #[test]
+    fn causes_are_printed_once() {
+        #[derive(Debug)]
+        struct Wrapping {
+            source: io::Error,
+        }
+        impl fmt::Display for Wrapping {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "block b1: {}", self.source)
+            }
+        }
+        impl std::error::Error for Wrapping {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let inner = io::Error::other("index: corrupt at offset 12");
+        let e = anyhow::Error::new(Wrapping { source: inner }).context("read block b1");
+        assert_eq!(
+            render(&e),
+            "read block b1: block b1: index: corrupt at offset 12"
+        );
+        let plain = anyhow::anyhow!("x").context("y");
+        assert_eq!(render(&plain), "y: x");
     }
 
     #[test]

@@ -8,11 +8,12 @@
 
 mod cmd;
 mod error;
+mod open;
 mod output;
 mod parse;
 mod paths;
 mod progress;
-mod store;
+mod selector;
 mod table;
 mod timefmt;
 
@@ -125,7 +126,7 @@ fn report(err: &anyhow::Error) -> ExitCode {
                 None => Ok(()),
             }
         }
-        None => writeln!(stderr, "error: {err:#}"),
+        None => writeln!(stderr, "error: {}", error::render(err)),
     };
     ExitCode::from(error::exit_code(err))
 }

@@ -32,56 +32,14 @@ pub fn existing_data_dir(dir: &Path) -> Result<()> {
             Err(e) => e,
         });
     }
-    if let Some(reason) = foreign(dir)? {
-        return Err(CliError::usage(format!(
+    tsdb::dir::check_database_dir(dir).map_err(|e| match e {
+        tsdb::DbError::NotADatabase { dir, reason } => CliError::usage(format!(
             "{}: not a tsdb data directory: {reason}",
             dir.display()
         ))
-        .into());
-    }
-    Ok(())
-}
-
-/// Why `dir` is not a database, if it holds files and none of a database's (the test `Db::open` makes).
-fn foreign(dir: &Path) -> Result<Option<String>> {
-    let mut ours = 0;
-    let mut others = Vec::new();
-    let rd =
-        std::fs::read_dir(dir).map_err(|e| CliError::usage(format!("{}: {e}", dir.display())))?;
-    for e in rd {
-        let e = e.map_err(|e| CliError::failure(format!("list {}: {e}", dir.display())))?;
-        let name = e.file_name().to_string_lossy().to_string();
-        let base = name.split('.').next().unwrap_or("");
-        if matches!(
-            name.as_str(),
-            "wal" | "chunks_head" | "lock" | TRUNCATED_FILE | "queries.active"
-        ) || tsdb_block::parse_block_dir_name(base).is_some()
-            || name.starts_with('.')
-        {
-            ours += 1;
-        } else {
-            others.push(name);
-        }
-    }
-    if ours > 0 || others.is_empty() {
-        return Ok(None);
-    }
-    others.sort();
-    others.truncate(3);
-    Ok(Some(format!(
-        "it holds other files ({}) and no wal/, chunks_head/ or block",
-        others.join(", ")
-    )))
-}
-
-/// The file in which a database records the time it was last truncated to (`tsdb`'s own file).
-pub const TRUNCATED_FILE: &str = "truncated_before";
-
-/// The time a database was last truncated to (`DIR/truncated_before`), if it was.
-pub fn truncated_before(dir: &Path) -> Option<i64> {
-    std::fs::read_to_string(dir.join(TRUNCATED_FILE))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
+        .into(),
+        e => anyhow::Error::new(e),
+    })
 }
 
 /// The WAL directory named by `dir`: either a data directory (holding `wal/`) or the WAL directory

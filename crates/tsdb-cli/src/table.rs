@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use tsdb_block::BlockMeta;
+use tsdb::block::BlockMeta;
 
 use crate::timefmt::{base2_bytes, go_duration_ms, go_utc};
 

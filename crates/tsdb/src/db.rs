@@ -13,15 +13,12 @@ use tsdb_head::{Appender, Head, HeadOptions, ReplayReport};
 use tsdb_labels::Matcher;
 use tsdb_wal::WalOptions;
 
+use crate::dir::{self, sync_dir};
 use crate::error::DbError;
 use crate::lock::DirLock;
 use crate::options::Options;
 use crate::querier::Querier;
 use crate::source::HeadSource;
-
-/// File holding the time the database was last truncated to (decimal milliseconds): samples older than it
-/// are not replayed from the WAL. Our own file; Prometheus ignores it.
-const TRUNCATED_FILE: &str = "truncated_before";
 
 /// What maintenance did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,6 +42,9 @@ struct Inner {
     blocks: RwLock<Vec<Arc<Block>>>,
     /// Serializes persistence, compaction, retention, truncation and deletes.
     maintenance: Mutex<()>,
+    /// Readers (queriers) hold it shared, head truncation exclusive: a querier's list of blocks and the
+    /// head it reads stay consistent (a sample moved from the head to a block is seen in one of them).
+    read_gate: RwLock<()>,
     warnings: Mutex<Vec<String>>,
     background_error: Mutex<Option<String>>,
     closed: AtomicBool,
@@ -88,88 +88,6 @@ fn sort_blocks(blocks: &mut [Arc<Block>]) {
     });
 }
 
-fn is_block_dir(name: &str) -> bool {
-    tsdb_block::parse_block_dir_name(name).is_some()
-}
-
-/// Whether `dir` looks like a database (or is empty / missing); the reason if not.
-fn check_dir(dir: &Path) -> Result<(), DbError> {
-    let md = match std::fs::metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(DbError::io("stat", dir, e)),
-    };
-    if !md.is_dir() {
-        return Err(DbError::NotADatabase {
-            dir: dir.to_path_buf(),
-            reason: "it is not a directory".into(),
-        });
-    }
-    let mut ours = 0;
-    let mut foreign = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| DbError::io("list", dir, e))? {
-        let e = e.map_err(|e| DbError::io("list", dir, e))?;
-        let name = e.file_name().to_string_lossy().to_string();
-        let base = name.split('.').next().unwrap_or("");
-        if matches!(
-            name.as_str(),
-            "wal" | "chunks_head" | "lock" | TRUNCATED_FILE | "queries.active"
-        ) || is_block_dir(base)
-            || name.starts_with('.')
-        {
-            ours += 1;
-        } else {
-            foreign.push(name);
-        }
-    }
-    if ours == 0 && !foreign.is_empty() {
-        foreign.sort();
-        foreign.truncate(3);
-        return Err(DbError::NotADatabase {
-            dir: dir.to_path_buf(),
-            reason: format!(
-                "it holds other files ({}) and no wal/, chunks_head/ or block",
-                foreign.join(", ")
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn read_truncated(dir: &Path) -> Result<Option<i64>, DbError> {
-    let p = dir.join(TRUNCATED_FILE);
-    match std::fs::read_to_string(&p) {
-        Ok(s) => s
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| DbError::NotADatabase {
-                dir: dir.to_path_buf(),
-                reason: format!("{} does not hold a timestamp", p.display()),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(DbError::io("read", &p, e)),
-    }
-}
-
-fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<(), DbError> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let dst = dir.join(name);
-    let f = std::fs::File::create(&tmp).map_err(|e| DbError::io("create", &tmp, e))?;
-    use std::io::Write;
-    (&f).write_all(data)
-        .map_err(|e| DbError::io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| DbError::io("fsync", &tmp, e))?;
-    std::fs::rename(&tmp, &dst).map_err(|e| DbError::io("rename", &tmp, e))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), DbError> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| DbError::io("fsync directory", dir, e))
-}
-
 impl Db {
     /// Opens (creating if needed) the database in `dir`.
     ///
@@ -186,41 +104,29 @@ impl Db {
                 opts.block_range
             )));
         }
-        check_dir(&dir)?;
+        dir::check_database_dir(&dir)?;
         std::fs::create_dir_all(&dir).map_err(|e| DbError::io("create", &dir, e))?;
         let lock = DirLock::acquire(&dir)?;
         let mut warnings = Vec::new();
         let mut blocks = Vec::new();
-        let mut leftovers = Vec::new();
-        for e in std::fs::read_dir(&dir).map_err(|e| DbError::io("list", &dir, e))? {
-            let e = e.map_err(|e| DbError::io("list", &dir, e))?;
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.ends_with(".tmp") || name.ends_with(".tmp-for-deletion") {
-                leftovers.push(e.path());
-                continue;
-            }
-            if !is_block_dir(&name) {
-                continue;
-            }
-            match Block::open(e.path()) {
-                Ok(b) => blocks.push(Arc::new(b)),
+        let listing = dir::list(&dir)?;
+        for b in listing.blocks {
+            match Block::open(&b) {
+                Ok(block) => blocks.push(Arc::new(block)),
                 Err(err) if opts.skip_damaged_blocks => {
-                    warnings.push(format!(
-                        "skipped damaged block {}: {err}",
-                        e.path().display()
-                    ));
+                    warnings.push(format!("skipped damaged block {}: {err}", b.display()));
                 }
                 Err(err) => {
                     return Err(DbError::Block {
-                        dir: e.path(),
+                        dir: b,
                         source: err,
                     })
                 }
             }
         }
         sort_blocks(&mut blocks);
-        let truncated = read_truncated(&dir)?;
-        for p in leftovers {
+        let truncated = dir::read_truncated_before(&dir)?;
+        for p in listing.leftovers {
             let r = if p.is_dir() {
                 std::fs::remove_dir_all(&p)
             } else {
@@ -260,7 +166,7 @@ impl Db {
         }
         if let Some(d) = &replay.chunk_damage {
             warnings.push(format!(
-                "cut damaged head chunk file {} at offset {}: {:?}",
+                "cut damaged head chunk file {} at offset {}: {}",
                 d.path.display(),
                 d.offset,
                 d.reason
@@ -271,6 +177,7 @@ impl Db {
             head,
             blocks: RwLock::new(blocks),
             maintenance: Mutex::new(()),
+            read_gate: RwLock::new(()),
             warnings: Mutex::new(warnings),
             background_error: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -329,8 +236,12 @@ impl Db {
         self.inner.head.appender()
     }
 
-    /// A querier over `[mint, maxt]` (milliseconds, inclusive).
+    /// A querier over `[mint, maxt]` (milliseconds, inclusive). While it lives the head is not truncated
+    /// (persistence waits for it after writing a block), so drop it before calling [`Db::flush`],
+    /// [`Db::truncate`] or [`Db::maintain`] on the same thread.
     pub fn querier(&self, mint: i64, maxt: i64) -> Querier<'_> {
+        // Recursive: a thread may hold several queriers while truncation waits for the gate.
+        let gate = self.inner.read_gate.read_recursive();
         let blocks = self
             .inner
             .blocks
@@ -343,7 +254,8 @@ impl Db {
             .cloned()
             .collect();
         Querier {
-            head: &self.inner.head,
+            _gate: Some(gate),
+            head: Some(&self.inner.head),
             blocks,
             mint,
             maxt,
@@ -389,7 +301,7 @@ impl Db {
     pub fn truncate(&self, mint: i64) -> Result<(), DbError> {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
-        write_atomic(&inner.dir, TRUNCATED_FILE, mint.to_string().as_bytes())?;
+        dir::write_truncated_before(&inner.dir, mint)?;
         inner.truncate_head(mint)?;
         let blocks: Vec<Arc<Block>> = inner.blocks.read().clone();
         for b in blocks {
@@ -418,22 +330,30 @@ impl Db {
     }
 
     /// Deletes `[mint, maxt]` of the series the matchers select: tombstones in blocks, a deletes record in
-    /// the WAL for the head. Returns how many series (block and head entries) were affected.
+    /// the WAL for the head. Returns how many distinct series had data in the range (a series held by
+    /// several blocks and the head counts once).
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, DbError> {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
-        let mut n = 0;
+        let mut affected = 0;
+        if mint <= maxt {
+            let q = self.querier(mint, maxt);
+            for s in q.select(matchers)? {
+                s?;
+                affected += 1;
+            }
+        }
         for b in inner.blocks.read().iter() {
             let m = b.meta();
             if m.min_time <= maxt && m.max_time > mint {
-                n += b.delete(matchers, mint, maxt).map_err(|e| DbError::Block {
+                b.delete(matchers, mint, maxt).map_err(|e| DbError::Block {
                     dir: b.dir().to_path_buf(),
                     source: e,
                 })?;
             }
         }
-        n += inner.head.delete(matchers, mint, maxt)?;
-        Ok(n)
+        inner.head.delete(matchers, mint, maxt)?;
+        Ok(affected)
     }
 
     /// Writes a copy of the database into `dir` as blocks only: existing blocks are hard-linked (copied if
@@ -558,6 +478,8 @@ impl Inner {
     }
 
     fn truncate_head(&self, mint: i64) -> Result<tsdb_head::HeadTruncation, DbError> {
+        // Waits for the queriers made before the blocks that now hold these samples were listed.
+        let _gate = self.read_gate.write();
         Ok(self.head.truncate(mint)?)
     }
 

@@ -19,6 +19,14 @@ pub enum DbError {
         /// What gave it away.
         reason: String,
     },
+    /// A file of the database is damaged (not a block's or the WAL's, which have their own variants).
+    #[error("{}: damaged: {reason}", path.display())]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A block could not be opened or read.
     #[error("block {}: {source}", dir.display())]
     Block {

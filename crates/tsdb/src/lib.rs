@@ -18,23 +18,37 @@
 //! app.commit()?; // durable in the WAL once this returns
 //!
 //! let q = db.querier(i64::MIN, i64::MAX);
-//! let series = q.select(&parse_selector(r#"up{job="node"}"#)?)?;
+//! let series = q.select_all(&parse_selector(r#"up{job="node"}"#)?)?;
 //! assert_eq!(series[0].samples, vec![(1_700_000_000_000, 1.0)]);
+//! drop(q); // a querier holds off head truncation: drop it before closing
 //! db.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod db;
+pub mod dir;
 mod error;
 mod lock;
 mod options;
 mod querier;
+mod readonly;
 mod source;
 
 pub use db::{Db, Maintenance};
 pub use error::DbError;
 pub use lock::DirLock;
 pub use options::Options;
-pub use querier::{Querier, Series};
-pub use tsdb_head::{AppendError, Appender, CommitStats, HeadMetrics, ReplayReport};
+pub use querier::{Querier, SelectedSeries, Series, SeriesSet};
+pub use readonly::{DamagedBlock, HeadAbsence, ReadOnlyDb, ReadOnlyOptions};
+pub use tsdb_head::{AppendError, Appender, CommitStats, Head, HeadMetrics, ReplayReport};
+
+/// Blocks as the database's API hands them out ([`ReadOnlyDb::blocks`], [`Db::blocks`]), and what a tool
+/// needs to write blocks of its own (backfill): the parts of `tsdb-block` that are part of this crate's
+/// interface, so that users need no second dependency.
+pub mod block {
+    pub use tsdb_block::{
+        write_block, Block, BlockMeta, BlockSource, ChunkMeta, CutPolicy, Error, IndexReader,
+        SeriesSink, WriteOptions, DEFAULT_BLOCK_RANGE,
+    };
+}
 pub use tsdb_wal::{SyncPolicy, WalMode};

@@ -33,6 +33,21 @@ impl DirLock {
         }
     }
 
+    /// Takes the lock of `dir` only if `dir` has a lock file (a directory without one was never opened by a
+    /// `Db`, and gets none: nothing is created). `Ok(None)` without a lock file or where it cannot be
+    /// opened for writing (a read-only file system, another user's files); [`DbError::Locked`] when another
+    /// process holds it.
+    pub fn acquire_existing(dir: &Path) -> Result<Option<DirLock>, DbError> {
+        if !dir.join("lock").is_file() {
+            return Ok(None);
+        }
+        match DirLock::acquire(dir) {
+            Ok(l) => Ok(Some(l)),
+            Err(e @ DbError::Locked { .. }) => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -89,7 +89,7 @@ fn recovered(dir: &Path, sync: SyncPolicy) -> (BTreeMap<u64, u64>, Vec<String>) 
         CHUNK_DAMAGE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     let mut present: BTreeMap<u64, u64> = BTreeMap::new();
-    for s in db.querier(i64::MIN, i64::MAX).select(&[]).unwrap() {
+    for s in db.querier(i64::MIN, i64::MAX).select_all(&[]).unwrap() {
         let sid: u64 = s.labels.get("series").unwrap().parse().unwrap();
         assert_eq!(s.labels, labels(sid), "unexpected series {}", s.labels);
         for (t, v) in s.samples {

@@ -67,7 +67,7 @@ fn opts() -> Options {
 fn check(db: &Db, model: &Model) -> Result<(), TestCaseError> {
     let q = db.querier(i64::MIN, i64::MAX);
     let got: Model = q
-        .select(&[])
+        .select_all(&[])
         .unwrap()
         .into_iter()
         .map(|s| {
@@ -102,7 +102,7 @@ fn check(db: &Db, model: &Model) -> Result<(), TestCaseError> {
     }
     // A matcher query agrees too.
     let m = Matcher::new(tsdb_labels::MatchOp::Equal, "__name__", "even").unwrap();
-    let even = q.select(&[m]).unwrap();
+    let even = q.select_all(&[m]).unwrap();
     prop_assert_eq!(
         even.len(),
         want.keys()

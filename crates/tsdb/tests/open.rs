@@ -133,5 +133,5 @@ fn a_torn_wal_tail_is_repaired_with_a_warning() {
         db.warnings()
     );
     let q = db.querier(i64::MIN, i64::MAX);
-    assert_eq!(q.select(&[]).unwrap()[0].samples.len(), 9);
+    assert_eq!(q.select_all(&[]).unwrap()[0].samples.len(), 9);
 }

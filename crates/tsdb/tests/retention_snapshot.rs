@@ -28,7 +28,7 @@ fn opts() -> Options {
 }
 
 fn oldest_sample(db: &Db) -> i64 {
-    db.querier(i64::MIN, i64::MAX).select(&[]).unwrap()[0].samples[0].0
+    db.querier(i64::MIN, i64::MAX).select_all(&[]).unwrap()[0].samples[0].0
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn a_snapshot_holds_blocks_and_head_and_opens_as_a_database() {
     fill(&db, 0, 45);
     db.maintain().unwrap();
     assert!(!db.blocks().is_empty());
-    let want = db.querier(i64::MIN, i64::MAX).select(&[]).unwrap();
+    let want = db.querier(i64::MIN, i64::MAX).select_all(&[]).unwrap();
     let metas = db.snapshot(snap.path().join("copy")).unwrap();
     assert!(
         metas.len() > db.blocks().len(),
@@ -120,6 +120,9 @@ fn a_snapshot_holds_blocks_and_head_and_opens_as_a_database() {
     );
     db.close().unwrap();
     let copy = Db::open(snap.path().join("copy"), opts()).unwrap();
-    assert_eq!(copy.querier(i64::MIN, i64::MAX).select(&[]).unwrap(), want);
+    assert_eq!(
+        copy.querier(i64::MIN, i64::MAX).select_all(&[]).unwrap(),
+        want
+    );
     copy.close().unwrap();
 }

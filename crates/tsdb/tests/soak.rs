@@ -123,7 +123,7 @@ fn soak_under_churn() {
     assert!(chunk_files_made >= 100 && totals.chunk_files_removed >= 100);
 
     let check = |db: &Db| {
-        let all = db.querier(i64::MIN, i64::MAX).select(&[]).unwrap();
+        let all = db.querier(i64::MIN, i64::MAX).select_all(&[]).unwrap();
         assert_eq!(all.len() as u64, 2 * SERIES);
         for s in &all {
             let k: u64 = s.labels.get("series").unwrap().parse().unwrap();

@@ -68,7 +68,7 @@ fn appenders_queriers_and_truncation_together() {
             let sel = parse_selector(r#"{__name__=~"alpha|beta", series=~"1.*"}"#).unwrap();
             while !done.load(Ordering::Acquire) {
                 let floor = truncated.load(Ordering::Acquire);
-                for series in db.querier(i64::MIN, i64::MAX).select(&sel).unwrap() {
+                for series in db.querier(i64::MIN, i64::MAX).select_all(&sel).unwrap() {
                     let k: u64 = series.labels.get("series").unwrap().parse().unwrap();
                     assert!(series.samples.windows(2).all(|w| w[0].0 < w[1].0));
                     for &(t, v) in &series.samples {
@@ -101,7 +101,7 @@ fn appenders_queriers_and_truncation_together() {
     let floor = truncated.load(Ordering::Acquire);
     assert!(floor > T0, "truncation never ran");
     assert!(queries > 10, "only {queries} queries ran");
-    let all = db.querier(i64::MIN, i64::MAX).select(&[]).unwrap();
+    let all = db.querier(i64::MIN, i64::MAX).select_all(&[]).unwrap();
     assert_eq!(all.len() as u64, 2 * SERIES);
     for s in &all {
         let k: u64 = s.labels.get("series").unwrap().parse().unwrap();

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tsdb::block::{Block, BlockMeta};
 use tsdb::Db;
-use tsdb_block::{Block, BlockMeta};
 
+use crate::open::{open_db, WriteArgs};
 use crate::output;
-use crate::store::{open_db, parse_match, WriteArgs};
+use crate::selector::parse_match;
 use crate::table;
 use crate::timefmt::{parse_time, rfc3339};
 

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tsdb_block::{Block, ChunkMeta};
+use tsdb::block::{Block, ChunkMeta};
 use tsdb_labels::{Labels, METRIC_NAME};
 
 use crate::error::CliError;
+use crate::open::ReadOnly;
 use crate::output;
-use crate::store::Store;
 use crate::timefmt::go_duration_ms;
 
 /// Arguments of `analyze`.
@@ -65,34 +65,33 @@ struct Subject {
 
 /// Runs `analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
-    let mut store = Store::open(&args.data_dir, false)?;
+    let mut ro = ReadOnly::open(&args.data_dir, false)?;
     let want_head = match args.block.as_deref() {
         Some(b) => b == "head",
-        None => store.blocks().is_empty(),
+        None => ro.db.blocks().is_empty(),
     };
     if want_head {
         // Release the first open's lock before the second takes it.
-        drop(store);
-        store = Store::open(&args.data_dir, true)?;
+        drop(ro);
+        ro = ReadOnly::open(&args.data_dir, true)?;
     }
-    store.print_warnings();
     let block = match args.block.as_deref() {
         Some("head") => None,
         Some(id) => Some(
-            store
+            ro.db
                 .blocks()
                 .iter()
                 .find(|b| b.meta().ulid.to_string().eq_ignore_ascii_case(id))
                 .ok_or_else(|| {
-                    CliError::usage(format!("block {id} not found in {}", store.dir().display()))
+                    CliError::usage(format!("block {id} not found in {}", ro.db.dir().display()))
                         .with_hint("`tsdb-cli ls` lists the blocks; `head` names the head")
                 })?,
         ),
-        None => store.blocks().last(),
+        None => ro.db.blocks().last(),
     };
     let subject = match block {
         Some(b) => block_subject(b)?,
-        None => head_subject(&store)?,
+        None => head_subject(&ro)?,
     };
     let mut out = output::stdout();
     write_analysis(&mut out, &subject, args.limit)?;
@@ -106,7 +105,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         }
     }
     out.flush()?;
-    Ok(())
+    ro.finish()
 }
 
 fn block_subject(b: &Block) -> Result<Subject> {
@@ -148,13 +147,22 @@ fn block_subject(b: &Block) -> Result<Subject> {
     })
 }
 
-fn head_subject(store: &Store) -> Result<Subject> {
-    let head = match store.head() {
+fn head_subject(ro: &ReadOnly) -> Result<Subject> {
+    let dir = ro.db.dir().display();
+    if ro.db.is_live() {
+        return Err(CliError::failure(format!(
+            "{dir}: the database is open in another process: its head cannot be read beside it"
+        ))
+        .with_hint(
+            "stop that process first, or analyze one of its blocks (`tsdb-cli ls` lists them)",
+        )
+        .into());
+    }
+    let head = match ro.db.head() {
         Some(h) if h.num_series() > 0 => h,
         _ => {
             return Err(CliError::failure(format!(
-                "{}: no block and an empty head: nothing to analyze",
-                store.dir().display()
+                "{dir}: no block and an empty head: nothing to analyze"
             ))
             .into())
         }

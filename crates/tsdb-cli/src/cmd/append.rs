@@ -6,7 +6,6 @@
 //! that sample (same series, timestamp and value): appending the same file twice appends nothing the
 //! second time and succeeds.
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
@@ -19,10 +18,10 @@ use tsdb::{AppendError, Appender, Db};
 use tsdb_labels::{Labels, Matcher};
 
 use crate::error::CliError;
+use crate::open::{open_db_create, WriteArgs};
 use crate::output;
 use crate::parse::{self, Format, ParseError, ParserState, Sample};
 use crate::progress::Progress;
-use crate::store::{open_db_create, WriteArgs};
 use crate::timefmt::{now_ms, parse_time};
 
 /// How many problems of each kind are printed before the rest are only counted.
@@ -43,7 +42,7 @@ const DETECT_BYTES: u64 = 64 * 1024;
         string fields are rejected\n\n\
         Lines without a timestamp get --timestamp (default: now, the same for the whole input). \
         Samples are committed in batches (--batch); each commit is in the WAL before the next begins. \
-        The data directory is created if needed, when the first sample is ready. As in a running \
+        The data directory is created if needed and locked before any input is read. As in a running \
         database, the head is persisted as blocks in the background when it spans more than 3 h.\n\n\
         A line that does not parse is reported on stderr as FILE:LINE:COLUMN: REASON and skipped. A \
         sample the database refuses (out of order, a different value for a stored timestamp, or more \
@@ -173,6 +172,15 @@ fn open_input(path: &PathBuf) -> Result<(Box<dyn Read>, Option<u64>, String)> {
 /// Runs `append`.
 pub fn run(args: &AppendArgs) -> Result<()> {
     let (mut input, size, name) = open_input(&args.input)?;
+    // Take the database (creating the directory, holding its lock) before any input is read: a second
+    // writer started meanwhile then fails at once, instead of this command failing after it consumed its
+    // input. As a running database, the head is persisted as blocks in the background while a long
+    // input streams in.
+    let opts = tsdb::Options {
+        background: true,
+        ..args.write.options()
+    };
+    let db = open_db_create(&args.data_dir, opts)?;
     let mut head = Vec::new();
     let (format, detected) = match args.format {
         Some(f) => (f, false),
@@ -187,8 +195,10 @@ pub fn run(args: &AppendArgs) -> Result<()> {
     let reader = BufReader::with_capacity(256 * 1024, io::Cursor::new(head).chain(input));
     let default_t = args.timestamp.unwrap_or_else(now_ms);
 
-    let db_cell: OnceCell<Db> = OnceCell::new();
-    let mut totals = Totals::default();
+    let mut totals = Totals {
+        new_series: db.head().metrics().series_created,
+        ..Totals::default()
+    };
     let mut problems = Problems {
         input: &name,
         bad_shown: 0,
@@ -201,26 +211,19 @@ pub fn run(args: &AppendArgs) -> Result<()> {
         format,
         default_t,
         size,
-        &db_cell,
+        &db,
         &mut totals,
         &mut problems,
         &mut refused,
     );
-    let db = db_cell.into_inner();
     if let Err(e) = result {
-        if let Some(db) = db {
-            let _ = db.close();
-        }
+        let _ = db.close();
         return Err(e);
     }
-    if let Some(db) = &db {
-        settle_refused(db, refused, &mut totals, &mut problems)?;
-        totals.new_series = db.head().metrics().series_created - totals.new_series;
-    }
-    if let Some(db) = db {
-        db.close()
-            .with_context(|| format!("close the database in {}", args.data_dir.display()))?;
-    }
+    settle_refused(&db, refused, &mut totals, &mut problems)?;
+    totals.new_series = db.head().metrics().series_created - totals.new_series;
+    db.close()
+        .with_context(|| format!("close the database in {}", args.data_dir.display()))?;
     problems.summary();
 
     let mut out = output::stdout();
@@ -264,7 +267,7 @@ pub fn run(args: &AppendArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads, parses and appends the whole input; opens the database (into `db_cell`) at the first sample.
+/// Reads, parses and appends the whole input into `db`.
 #[allow(clippy::too_many_arguments)]
 fn ingest<'a>(
     args: &AppendArgs,
@@ -272,7 +275,7 @@ fn ingest<'a>(
     format: Format,
     default_t: i64,
     size: Option<u64>,
-    db_cell: &'a OnceCell<Db>,
+    db: &'a Db,
     totals: &mut Totals,
     problems: &mut Problems<'_>,
     refused: &mut HashMap<Labels, Vec<Refused>>,
@@ -317,23 +320,6 @@ fn ingest<'a>(
             totals.samples += 1;
             let t = s.timestamp_ms.unwrap_or(default_t);
             if app.is_none() {
-                let db = match db_cell.get() {
-                    Some(db) => db,
-                    None => {
-                        // As a running database: the head is persisted as blocks in the background
-                        // while a long input streams in.
-                        let opts = tsdb::Options {
-                            background: true,
-                            ..args.write.options()
-                        };
-                        let db = open_db_create(&args.data_dir, opts)?;
-                        totals.new_series = db.head().metrics().series_created;
-                        let _ = db_cell.set(db);
-                        db_cell
-                            .get()
-                            .ok_or_else(|| anyhow::anyhow!("database not opened"))?
-                    }
-                };
                 app = Some(db.appender());
             }
             let Some(a) = app.as_mut() else { continue };
@@ -453,14 +439,16 @@ fn settle_refused(
             (lo.min(r.t), hi.max(r.t))
         });
         let matchers: Vec<Matcher> = labels.iter().map(|(n, v)| Matcher::equal(n, v)).collect();
-        let stored = db
-            .querier(lo, hi)
-            .select(&matchers)
-            .context("look up refused samples")?
-            .into_iter()
-            .find(|s| s.labels == labels)
-            .map(|s| s.samples)
-            .unwrap_or_default();
+        let mut stored = Vec::new();
+        let q = db.querier(lo, hi);
+        for s in q.select(&matchers).context("look up refused samples")? {
+            let s = s.context("look up refused samples")?;
+            if *s.labels() == labels {
+                s.samples_into(&mut stored)
+                    .context("look up refused samples")?;
+                break;
+            }
+        }
         for r in rs {
             let held = stored
                 .binary_search_by_key(&r.t, |s| s.0)

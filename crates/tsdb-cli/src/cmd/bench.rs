@@ -19,8 +19,8 @@ use tsdb::{Db, Options};
 use tsdb_labels::Labels;
 
 use crate::error::CliError;
+use crate::open::{db_error, WriteArgs};
 use crate::output::{self, GoFloat};
-use crate::store::{db_error, WriteArgs};
 use crate::timefmt::go_duration;
 
 /// Milliseconds between two scrapes.

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use crate::open::ReadOnly;
 use crate::output::{self, GoFloat};
-use crate::store::{parse_match, Store};
+use crate::selector::parse_match;
 use crate::timefmt::parse_time;
 
 /// Arguments of `dump`.
@@ -20,7 +21,8 @@ use crate::timefmt::parse_time;
         present in several places is printed once). For the same data the output is line for line \
         what promtool prints.\n\n\
         Reads the data directory without changing it; beside a running database it reads the blocks \
-        only (a warning says so).",
+        only (a warning says so). A damaged block (or chunk) is reported on stderr with its file and \
+        offset and left out; everything else is printed, and the exit status is 1.",
     after_help = "Examples:\n  \
         tsdb-cli dump --data-dir data\n  \
         tsdb-cli dump --data-dir data --match 'http_requests_total{code=~\"5..\"}'\n  \
@@ -51,24 +53,34 @@ pub fn run(args: &DumpArgs) -> Result<()> {
         Some(s) => parse_match(s, true)?,
         None => Vec::new(),
     };
-    let store = Store::open(&args.data_dir, true)?;
-    store.print_warnings();
+    let mut ro = ReadOnly::open(&args.data_dir, true)?;
     let (mint, maxt) = (
         args.min_time.unwrap_or(i64::MIN),
         args.max_time.unwrap_or(i64::MAX),
     );
     let mut out = output::stdout();
     let mut line = String::new();
-    store.for_each_series(&matchers, mint, maxt, |labels, samples| {
-        let l = labels.to_string();
-        for &(t, v) in samples {
+    let mut samples = Vec::new();
+    let mut damage = Vec::new();
+    let q = ro.db.querier(mint, maxt);
+    let mut set = q.select(&matchers)?.skip_damaged();
+    for s in set.by_ref() {
+        let s = s?;
+        s.samples_into_skipping_damage(&mut samples, &mut damage);
+        let l = s.labels().to_string();
+        for &(t, v) in &samples {
             line.clear();
             use std::fmt::Write as _;
             let _ = writeln!(line, "{l} {} {t}", GoFloat(v));
             out.write_all(line.as_bytes())?;
         }
-        Ok(())
-    })?;
+    }
+    damage.extend(set.take_damage());
+    drop(set);
+    drop(q);
     out.flush()?;
-    Ok(())
+    for e in &damage {
+        ro.damage(e);
+    }
+    ro.finish()
 }

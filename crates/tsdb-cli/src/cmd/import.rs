@@ -11,14 +11,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use tsdb_block::{Block, BlockMeta, CutPolicy, WriteOptions, DEFAULT_BLOCK_RANGE};
+use tsdb::block::{Block, BlockMeta, CutPolicy, WriteOptions, DEFAULT_BLOCK_RANGE};
 use tsdb_labels::Labels;
 
 use crate::error::CliError;
 use crate::output;
 use crate::parse::{self, Format, ParseError, ParserState, Sample};
 use crate::progress::Progress;
-use crate::store::try_lock;
 use crate::table;
 
 /// How many bad lines are printed before the rest are only counted.
@@ -139,17 +138,15 @@ type Series = (Labels, Vec<(i64, f64)>);
 
 fn openmetrics(args: &ImportArgs) -> Result<()> {
     let name = args.input.display().to_string();
-    let text = std::fs::read(&args.input).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => CliError::usage(format!("{name}: no such file")),
-        _ => CliError::usage(format!("{name}: {e}")),
-    })?;
     let out_dir = &args.out_dir;
     if out_dir.exists() && !out_dir.is_dir() {
         return Err(CliError::usage(format!("{}: not a directory", out_dir.display())).into());
     }
-    let (_lock, live) = try_lock(out_dir);
-    if live {
-        return Err(CliError::failure(format!(
+    // A database directory's lock is held for the whole import, so no database opens it meanwhile.
+    let _lock = match tsdb::DirLock::acquire_existing(out_dir) {
+        Ok(l) => l,
+        Err(tsdb::DbError::Locked { .. }) => {
+            return Err(CliError::failure(format!(
             "{}: a running database has this directory open",
             out_dir.display()
         ))
@@ -157,7 +154,13 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
             "import into another directory, then move the blocks in while the database is stopped",
         )
         .into());
-    }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let text = std::fs::read(&args.input).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => CliError::usage(format!("{name}: no such file")),
+        _ => CliError::usage(format!("{name}: {e}")),
+    })?;
 
     // 1. Parse and check everything.
     let mut errors = 0usize;
@@ -300,7 +303,7 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
         let (Some(mint), Some(maxt)) = (mint, maxt) else {
             continue;
         };
-        let meta = tsdb_block::write_block(out_dir, &list, mint, maxt.saturating_add(1), &opts)
+        let meta = tsdb::block::write_block(out_dir, &list, mint, maxt.saturating_add(1), &opts)
             .with_context(|| format!("write a block into {}", out_dir.display()))?;
         if let (Some(meta), false) = (meta, args.quiet) {
             let size = block_size(out_dir, &meta)?;

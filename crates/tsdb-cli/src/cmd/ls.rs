@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::open::ReadOnly;
 use crate::output;
-use crate::store::Store;
 use crate::table;
 
 /// Arguments of `ls`.
@@ -16,7 +16,8 @@ use crate::table;
     long_about = "List the blocks, as `promtool tsdb list` does.\n\n\
         One row per block, oldest first, with promtool's columns: BLOCK ULID, MIN TIME and MAX TIME \
         (Unix ms; the block covers [min, max)), DURATION, NUM SAMPLES, NUM CHUNKS, NUM SERIES and \
-        SIZE (bytes of its files). The head (samples not yet in a block) is not listed: see `replay`.",
+        SIZE (bytes of its files). The head (samples not yet in a block) is not listed: see `replay`. \
+        A block that cannot be opened is reported on stderr and left out of the table (exit status 1).",
     after_help = "Examples:\n  \
         tsdb-cli ls --data-dir data\n  \
         tsdb-cli ls -r --data-dir data\n  \
@@ -34,9 +35,9 @@ pub struct LsArgs {
 
 /// Runs `ls`.
 pub fn run(args: &LsArgs) -> Result<()> {
-    let store = Store::open(&args.data_dir, false)?;
+    let ro = ReadOnly::open(&args.data_dir, false)?;
     let mut rows = Vec::new();
-    for b in store.blocks() {
+    for b in ro.db.blocks() {
         let size = b
             .size_bytes()
             .with_context(|| format!("size of block {}", b.dir().display()))?;
@@ -45,5 +46,5 @@ pub fn run(args: &LsArgs) -> Result<()> {
     let mut out = output::stdout();
     table::write_blocks(&mut out, &rows, true, args.human)?;
     out.flush()?;
-    Ok(())
+    ro.finish()
 }

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use tsdb_head::ReplayReport;
+use tsdb::ReplayReport;
 
 use crate::error::CliError;
+use crate::open::ReadOnly;
 use crate::output;
-use crate::store::{self, Store};
 
 /// Arguments of `replay`.
 #[derive(Debug, Args)]
@@ -47,9 +47,9 @@ pub struct ReplayArgs {
 /// Runs `replay`.
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let dir = &args.data_dir;
-    // Blocks only give the lower bound of the head; the head itself is replayed below.
-    let store = Store::open(dir, false)?;
-    if store.live() {
+    // Blocks give the lower bound of the head; the head itself is replayed by the read-only open.
+    let ro = ReadOnly::open(dir, true)?;
+    if ro.db.is_live() {
         return Err(CliError::failure(format!(
             "{}: the database is open in another process: its head cannot be replayed beside it",
             dir.display()
@@ -57,9 +57,13 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         .with_hint("stop that process first; ls, dump and analyze read the blocks meanwhile")
         .into());
     }
-    let (_head, report) = store::replay_read_only(dir, store.min_valid())?;
+    let Some(report) = ro.db.replay_report() else {
+        return Err(
+            CliError::failure(format!("{}: the head was not replayed", dir.display())).into(),
+        );
+    };
     let mut out = output::stdout();
-    write_report(&mut out, &report)?;
+    write_report(&mut out, report)?;
     out.flush()?;
     if let Some(c) = &report.wal_corruption {
         return Err(CliError::failure(format!("the WAL is damaged: {c}"))
@@ -69,7 +73,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
             ))
             .into());
     }
-    Ok(())
+    ro.finish()
 }
 
 /// The `key: value` lines of a replay report.
@@ -92,7 +96,7 @@ pub fn write_report(out: &mut impl Write, r: &ReplayReport) -> std::io::Result<(
     match &r.chunk_damage {
         Some(d) => writeln!(
             out,
-            "head chunk damage: {} at offset {}: {:?} ({} bytes cut)",
+            "head chunk damage: {} at offset {}: {} ({} bytes cut)",
             d.path.display(),
             d.offset,
             d.reason,

@@ -359,6 +359,27 @@ impl Serialize for JsonDeletes<'_> {
 
 fn repair(args: &RepairArgs) -> Result<()> {
     let wal = paths::wal_dir(&args.dir)?;
+    // The WAL of a data directory is cut only under the directory's lock: never beside a running writer.
+    let data_dir = if wal.file_name().is_some_and(|n| n == "wal") {
+        wal.parent().map(Path::to_path_buf)
+    } else {
+        None
+    };
+    let _lock = match &data_dir {
+        Some(d) => match tsdb::DirLock::acquire_existing(d) {
+            Ok(l) => l,
+            Err(tsdb::DbError::Locked { dir }) => {
+                return Err(CliError::failure(format!(
+                "{}: the database is open in another process: its WAL is not repaired beside it",
+                dir.display()
+            ))
+                .with_hint("stop that process first (opening the database repairs the WAL too)")
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
     let rep = tsdb_wal::repair(&wal).with_context(|| format!("repair {}", wal.display()))?;
     let mut out = output::stdout();
     match rep {
@@ -402,6 +423,13 @@ fn repair(args: &RepairArgs) -> Result<()> {
             }
             writeln!(out, "  entries kept:  {}", rep.entries_kept)?;
             writeln!(out, "  bytes dropped: {}", rep.bytes_dropped())?;
+            if rep.bytes_dropped() > 0 {
+                writeln!(
+                    out,
+                    "  note:          what the dropped part logged is lost, deletes included: samples \
+                     deleted by a `tsdb-cli delete` logged there come back; repeat such deletes"
+                )?;
+            }
         }
     }
     out.flush()?;

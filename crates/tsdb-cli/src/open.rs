@@ -1,0 +1,180 @@
+//! Opening a data directory: writable, as a [`tsdb::Db`] (for the commands that change it), or read-only
+//! ([`ReadOnly`], over [`tsdb::ReadOnlyDb`]: its blocks and a replay of its head, for the commands that only
+//! look), with the messages the command line gives about either.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use tsdb::{Db, DbError, Options, ReadOnlyDb, ReadOnlyOptions, SyncPolicy, WalMode};
+
+use crate::error::CliError;
+use crate::paths;
+
+/// How the WAL is written: `--wal-mode` and `--sync`, on every command that writes.
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    /// WAL record encoding: `native` (symbol tables, snappy; smaller) or `prometheus` (only what
+    /// Prometheus's SegmentWAL writes, so Prometheus can read the log).
+    #[arg(long, value_enum, default_value_t = WalModeArg::Native, value_name = "MODE")]
+    pub wal_mode: WalModeArg,
+
+    /// When the WAL is fsynced: `always` (every commit, group commit), `interval` (every 5 s),
+    /// `never` (only at close). The bytes reach the operating system at every commit in any case.
+    #[arg(long, value_enum, default_value_t = SyncArg::Interval, value_name = "WHEN")]
+    pub sync: SyncArg,
+}
+
+/// `--wal-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WalModeArg {
+    /// Our compact encoding.
+    Native,
+    /// Prometheus's SegmentWAL records only.
+    Prometheus,
+}
+
+/// `--sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncArg {
+    /// fsync before every commit returns.
+    Always,
+    /// fsync every 5 seconds.
+    Interval,
+    /// fsync only at close.
+    Never,
+}
+
+impl WriteArgs {
+    /// Database options with these WAL settings, maintenance left to the command (no background thread).
+    pub fn options(&self) -> Options {
+        Options {
+            wal_mode: match self.wal_mode {
+                WalModeArg::Native => WalMode::Native,
+                WalModeArg::Prometheus => WalMode::Prometheus,
+            },
+            sync: match self.sync {
+                SyncArg::Always => SyncPolicy::Always,
+                SyncArg::Interval => SyncPolicy::Interval(Duration::from_secs(5)),
+                SyncArg::Never => SyncPolicy::Never,
+            },
+            background: false,
+            ..Options::default()
+        }
+    }
+}
+
+/// A database error as the command line reports it: a locked directory or a directory that is not a
+/// database gets its own message and hint.
+pub fn db_error(e: DbError) -> anyhow::Error {
+    match e {
+        DbError::Locked { dir } => CliError::failure(format!(
+            "{}: the database is locked: another process has it open",
+            dir.display()
+        ))
+        .with_hint(
+            "stop the process that has it open (a Prometheus-style server, another tsdb-cli); \
+             ls, dump and analyze can read its blocks meanwhile",
+        )
+        .into(),
+        DbError::NotADatabase { dir, reason } => CliError::usage(format!(
+            "{}: not a tsdb data directory: {reason}",
+            dir.display()
+        ))
+        .into(),
+        e => anyhow::Error::new(e),
+    }
+}
+
+/// Opens an existing database for writing (the directory must exist: see [`open_db_create`]).
+pub fn open_db(dir: &Path, opts: Options) -> Result<Db> {
+    paths::existing_data_dir(dir)?;
+    open_db_create(dir, opts)
+}
+
+/// Opens (creating if needed) a database for writing, and prints the warnings of its open (a repaired
+/// WAL, say) to stderr.
+pub fn open_db_create(dir: &Path, opts: Options) -> Result<Db> {
+    let db = Db::open(dir, opts).map_err(db_error)?;
+    for w in db.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(db)
+}
+
+/// A data directory opened read-only for a command that only looks, with the damage it met so far: a
+/// damaged block is reported on stderr (file and offset) and left out, the command goes on with the rest,
+/// and [`ReadOnly::finish`] makes it fail (exit status 1) at the end.
+pub struct ReadOnly {
+    /// The database.
+    pub db: ReadOnlyDb,
+    damaged: usize,
+}
+
+impl ReadOnly {
+    /// Opens `dir` read-only, replaying its head when `with_head`, and prints what a reader must know:
+    /// blocks that could not be opened, a live database whose head is not read, a damaged WAL or head chunk
+    /// file (read up to the damage).
+    pub fn open(dir: &Path, with_head: bool) -> Result<ReadOnly> {
+        paths::existing_data_dir(dir)?;
+        let db = ReadOnlyDb::open(dir, ReadOnlyOptions { head: with_head })
+            .map_err(db_error)
+            .with_context(|| format!("open {} read-only", dir.display()))?;
+        let mut r = ReadOnly { db, damaged: 0 };
+        for b in r.db.damaged_blocks() {
+            r.damaged += 1;
+            eprintln!(
+                "warning: block {} is damaged and is not read: {}",
+                b.dir.display(),
+                b.error
+            );
+        }
+        if with_head && r.db.is_live() {
+            eprintln!(
+                "warning: {} is open in another process: its head (wal/, chunks_head/) is not read, \
+                 only its blocks",
+                dir.display()
+            );
+        }
+        if let Some(rep) = r.db.replay_report() {
+            if let Some(c) = &rep.wal_corruption {
+                eprintln!(
+                    "warning: the WAL is damaged at {c}: what follows is not read \
+                     (\"tsdb-cli wal repair {}\" cuts it there)",
+                    dir.display()
+                );
+            }
+            if let Some(d) = &rep.chunk_damage {
+                eprintln!(
+                    "warning: head chunk file {} is damaged at offset {}: {}; its chunks from there \
+                     on are not read (the WAL still is)",
+                    d.path.display(),
+                    d.offset,
+                    d.reason
+                );
+            }
+        }
+        Ok(r)
+    }
+
+    /// Reports damage met while reading (a block whose series or chunks do not decode) and remembers it.
+    pub fn damage(&mut self, e: &DbError) {
+        self.damaged += 1;
+        eprintln!("warning: {e}; the rest is read");
+    }
+
+    /// Fails (exit status 1) if any damage was met; the command's output is complete otherwise.
+    pub fn finish(self) -> Result<()> {
+        if self.damaged == 0 {
+            return Ok(());
+        }
+        let n = self.damaged;
+        Err(CliError::failure(format!(
+            "{}: {n} damaged {} could not be read (see the warnings above); everything else was",
+            self.db.dir().display(),
+            if n == 1 { "part" } else { "parts" }
+        ))
+        .into())
+    }
+}
