@@ -7,66 +7,21 @@
 use std::sync::Arc;
 
 use tsdb_chunks::{Encoding, XorIter};
-use tsdb_labels::{Labels, MatchOp, Matcher};
+use tsdb_labels::{Labels, Matcher};
 
 use crate::error::{Corruption, Result};
-use crate::index::postings::{intersect, merge, without};
 use crate::index::{ChunkMeta, IndexReader, SeriesRef};
 use crate::reader::Block;
 use crate::tombstones::{Intervals, Tombstones};
 
-/// The references of the series matching all `matchers`, ascending (so in label order).
+/// The references of the series matching all `matchers`, ascending (so in label order), by the shared
+/// postings engine (`tsdb_labels::postings`) over the block's index.
 ///
 /// Prometheus semantics: a series lacking a label has the empty value for it, so a matcher that
 /// matches `""` also selects series without the label. An empty matcher list selects every
 /// series.
 pub fn postings_for_matchers(ix: &IndexReader, matchers: &[Matcher]) -> Result<Vec<SeriesRef>> {
-    let path = ix.path();
-    let mut its: Vec<Vec<SeriesRef>> = Vec::new();
-    let mut nots: Vec<Vec<SeriesRef>> = Vec::new();
-    for m in matchers {
-        if m.matches_empty() {
-            // Everything except the series whose value for the label does not match.
-            let mut lists = Vec::new();
-            ix.for_each_value(m.name(), |v, off| {
-                if !m.matches(v) {
-                    lists.push(ix.postings_at(off)?.to_vec_checked(path)?);
-                }
-                Ok(())
-            })?;
-            if !lists.is_empty() {
-                nots.push(merge(lists));
-            }
-        } else {
-            let list = if m.op() == MatchOp::Equal {
-                ix.postings(m.name(), m.value())?.to_vec_checked(path)?
-            } else {
-                let mut lists = Vec::new();
-                ix.for_each_value(m.name(), |v, off| {
-                    if m.matches(v) {
-                        lists.push(ix.postings_at(off)?.to_vec_checked(path)?);
-                    }
-                    Ok(())
-                })?;
-                merge(lists)
-            };
-            if list.is_empty() {
-                return Ok(Vec::new());
-            }
-            its.push(list);
-        }
-    }
-    if its.is_empty() {
-        its.push(ix.all_postings()?.to_vec_checked(path)?);
-    }
-    let mut res = intersect(its);
-    for n in &nots {
-        if res.is_empty() {
-            break;
-        }
-        res = without(&res, n);
-    }
-    Ok(res)
+    tsdb_labels::postings::postings_for_matchers(ix, matchers)
 }
 
 impl Block {

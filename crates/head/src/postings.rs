@@ -1,10 +1,12 @@
-//! Postings: for every label name and value, the sorted references of its series, plus all references;
-//! and the evaluation of matchers over them with Prometheus's semantics (a matcher that matches the empty
-//! string also selects series that lack the label).
+//! Postings: for every label name and value, the sorted references of its series, plus all references.
+//! Matchers are evaluated over them by the shared engine of `tsdb_labels::postings`, the same code that
+//! evaluates them over a block's index.
 
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 
-use tsdb_labels::{Labels, MatchOp, Matcher};
+use tsdb_labels::postings::{postings_for_matchers, PostingsSource};
+use tsdb_labels::{Labels, Matcher};
 use tsdb_wal::SeriesRef;
 
 #[derive(Default)]
@@ -22,48 +24,6 @@ fn insert_sorted(v: &mut Vec<SeriesRef>, r: SeriesRef) {
         }
         _ => v.push(r),
     }
-}
-
-/// Intersection of two sorted lists.
-pub(crate) fn intersect(a: &[SeriesRef], b: &[SeriesRef]) -> Vec<SeriesRef> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::with_capacity(a.len().min(b.len()));
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
-}
-
-/// `a` without the elements of sorted `b`.
-pub(crate) fn subtract(a: &[SeriesRef], b: &[SeriesRef]) -> Vec<SeriesRef> {
-    let mut j = 0;
-    let mut out = Vec::with_capacity(a.len());
-    for &x in a {
-        while j < b.len() && b[j] < x {
-            j += 1;
-        }
-        if j < b.len() && b[j] == x {
-            continue;
-        }
-        out.push(x);
-    }
-    out
-}
-
-/// Union of sorted lists.
-pub(crate) fn merge(lists: &[&[SeriesRef]]) -> Vec<SeriesRef> {
-    let mut out: Vec<SeriesRef> = lists.iter().flat_map(|l| l.iter().copied()).collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 impl MemPostings {
@@ -115,53 +75,44 @@ impl MemPostings {
 
     /// The sorted references of the series every matcher selects; no matcher selects everything.
     pub fn select(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
-        let mut result: Option<Vec<SeriesRef>> = None;
-        // Matchers that do not select the empty string narrow the most: evaluate them first.
-        let mut order: Vec<&Matcher> = matchers.iter().collect();
-        order.sort_by_key(|m| m.matches_empty());
-        for m in order {
-            let set = self.select_one(m);
-            result = Some(match result {
-                None => set,
-                Some(r) => intersect(&r, &set),
-            });
-            if result.as_ref().is_some_and(|r| r.is_empty()) {
-                break;
-            }
+        match postings_for_matchers(self, matchers) {
+            Ok(v) => v,
+            Err(never) => match never {},
         }
-        result.unwrap_or_else(|| self.all.clone())
+    }
+}
+
+impl PostingsSource for MemPostings {
+    type Ref = SeriesRef;
+    type Error = Infallible;
+
+    fn postings(&self, name: &str, value: &str) -> Result<Vec<SeriesRef>, Infallible> {
+        Ok(self
+            .by_label
+            .get(name)
+            .and_then(|vs| vs.get(value))
+            .cloned()
+            .unwrap_or_default())
     }
 
-    fn select_one(&self, m: &Matcher) -> Vec<SeriesRef> {
-        let values = self.by_label.get(m.name());
-        if m.op() == MatchOp::Equal && !m.value().is_empty() {
-            return values
-                .and_then(|vs| vs.get(m.value()))
-                .cloned()
-                .unwrap_or_default();
-        }
-        let Some(values) = values else {
-            return if m.matches_empty() {
-                self.all.clone()
-            } else {
-                Vec::new()
-            };
-        };
-        if m.matches_empty() {
-            // Every series, less those whose value of the label does not match.
-            let out: Vec<&[SeriesRef]> = values
-                .iter()
-                .filter(|(v, _)| !m.matches(v))
-                .map(|(_, l)| l.as_slice())
-                .collect();
-            subtract(&self.all, &merge(&out))
-        } else {
-            let ins: Vec<&[SeriesRef]> = values
-                .iter()
-                .filter(|(v, _)| m.matches(v))
-                .map(|(_, l)| l.as_slice())
-                .collect();
-            merge(&ins)
-        }
+    fn all_postings(&self) -> Result<Vec<SeriesRef>, Infallible> {
+        Ok(self.all.clone())
+    }
+
+    fn postings_for_values(
+        &self,
+        name: &str,
+        keep: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Vec<Vec<SeriesRef>>, Infallible> {
+        Ok(self
+            .by_label
+            .get(name)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|(v, _)| keep(v))
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }

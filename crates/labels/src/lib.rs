@@ -7,9 +7,11 @@
 //! the `=`, `!=`, `=~`, `!~` conditions on one label with Prometheus's semantics
 //! (anchored regexes, an absent label reads as `""`); and [`parse_selector`], the PromQL
 //! series-selector syntax that produces them. It does no I/O and knows nothing of
-//! series references, postings, the WAL or on-disk encodings: interning label strings,
-//! indexing them and writing them to disk belong to the crates that store series
-//! (`tsdb-head`, `tsdb-wal`, `tsdb-block`).
+//! the WAL or on-disk encodings: interning label strings, indexing them and writing them to
+//! disk belong to the crates that store series (`tsdb-head`, `tsdb-wal`, `tsdb-block`). What
+//! they share is here: [`postings`], the one engine that combines sorted lists of series
+//! references and evaluates matchers over any index implementing
+//! [`postings::PostingsSource`].
 //!
 //! ```
 //! use tsdb_labels::{parse_selector, Labels};
@@ -29,6 +31,7 @@ mod error;
 mod hash;
 mod labels;
 mod matcher;
+pub mod postings;
 mod print_table;
 mod quote;
 mod selector;

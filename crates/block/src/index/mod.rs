@@ -10,7 +10,7 @@
 //! [`IndexWriter`] writes the file in one pass; [`IndexReader`] reads it through a memory map,
 //! bounds-checking every offset and length; [`postings`] holds the list operations queries use.
 
-pub mod postings;
+mod postings;
 mod reader;
 mod writer;
 
