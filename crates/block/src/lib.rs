@@ -70,6 +70,6 @@ pub use tombstones::{
     TOMBSTONES_MAGIC,
 };
 pub use writer::{
-    write_block, BlockSource, SeriesSink, SourceChunk, WriteOptions, CHUNKS_DIRNAME,
-    DEFAULT_BLOCK_RANGE,
+    chunk_write_counts, write_block, BlockSource, SeriesSink, SourceChunk, WriteOptions,
+    CHUNKS_DIRNAME, DEFAULT_BLOCK_RANGE,
 };

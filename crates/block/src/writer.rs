@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tsdb_chunks::{BlockChunkWriter, Encoding, XorIter, DEFAULT_SEGMENT_SIZE};
 use tsdb_labels::Labels;
@@ -194,6 +195,20 @@ impl Drop for TmpBlock {
     }
 }
 
+/// Chunks this process encoded while writing blocks (cut from samples), and chunks it copied unchanged.
+static CHUNKS_ENCODED: AtomicU64 = AtomicU64::new(0);
+static CHUNKS_COPIED: AtomicU64 = AtomicU64::new(0);
+
+/// How many chunks block writing (persistence, compaction, imports) has encoded from samples in this
+/// process, and how many it copied as they were: `(encoded, copied)`. Persisting the head copies its
+/// full chunks, so a test or a metrics page can check that it does not re-encode them.
+pub fn chunk_write_counts() -> (u64, u64) {
+    (
+        CHUNKS_ENCODED.load(Ordering::Relaxed),
+        CHUNKS_COPIED.load(Ordering::Relaxed),
+    )
+}
+
 /// Turns series into chunks written to a chunk writer; shared by [`write_block`] and compaction.
 pub(crate) struct ChunkEmitter<'w> {
     pub writer: &'w mut BlockChunkWriter,
@@ -222,6 +237,7 @@ impl<'w> ChunkEmitter<'w> {
 
     fn emit(&mut self, c: CutChunk) -> Result<()> {
         let r = self.writer.write_xor(&c.chunk)?;
+        CHUNKS_ENCODED.fetch_add(1, Ordering::Relaxed);
         self.stats.num_chunks += 1;
         self.stats.num_samples += c.chunk.num_samples() as u64;
         self.metas.push(ChunkMeta {
@@ -261,6 +277,7 @@ impl<'w> ChunkEmitter<'w> {
     ) -> Result<()> {
         self.flush()?;
         let r = self.writer.write_chunk(encoding, data)?;
+        CHUNKS_COPIED.fetch_add(1, Ordering::Relaxed);
         self.stats.num_chunks += 1;
         self.stats.num_samples += num_samples as u64;
         self.metas.push(ChunkMeta {

@@ -47,6 +47,19 @@ pub struct Head {
     pub(crate) counters: Counters,
 }
 
+/// One encoded XOR chunk of a head series, as [`Head::with_chunks`] hands it out.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadSeriesChunk<'a> {
+    /// Timestamp of its first sample.
+    pub min_time: i64,
+    /// Timestamp of its last sample.
+    pub max_time: i64,
+    /// The chunk's bytes (sample-count header and bit stream).
+    pub data: &'a [u8],
+    /// Whether it is the series' open chunk (still being appended to; final only for this call).
+    pub open: bool,
+}
+
 /// What [`Head::truncate`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeadTruncation {
@@ -369,6 +382,88 @@ impl Head {
                 .open
                 .as_ref()
                 .is_some_and(|o| o.maxt >= mint && o.mint <= maxt)
+    }
+
+    /// Calls `f` with the chunks of series `r` that overlap the closed range `[mint, maxt]`, oldest first,
+    /// as they are encoded (full chunks from their files or memory, then the open chunk), while the
+    /// series' lock is held — so the open chunk cannot change under `f`, and appends to this series wait
+    /// for it. This is how the head is persisted without decoding and re-encoding its chunks.
+    ///
+    /// Returns `Ok(None)` without calling `f` when the chunks do not say exactly what the series holds in
+    /// the range — a deleted interval or the head's lower bound falls inside one of them — or when there
+    /// is no such series: read its samples then ([`samples_into`](Self::samples_into)).
+    pub fn with_chunks<T>(
+        &self,
+        r: SeriesRef,
+        mint: i64,
+        maxt: i64,
+        f: impl FnOnce(&[HeadSeriesChunk<'_>]) -> T,
+    ) -> Result<Option<T>, HeadError> {
+        let b = self.read_barrier();
+        let Some(s) = self.lookup(&b, r) else {
+            return Ok(None);
+        };
+        let min_valid = self.min_valid();
+        let st = s.state.lock();
+        let overlaps = |cmin: i64, cmax: i64| cmax >= mint && cmin <= maxt;
+        let exact = |cmin: i64, cmax: i64| {
+            cmin >= min_valid && !st.deleted.iter().any(|&(a, z)| a <= cmax && z >= cmin)
+        };
+        // Mapped chunks are read first (they must outlive the slices handed to `f`).
+        let mut mapped = Vec::new();
+        for c in &st.full {
+            if !overlaps(c.mint, c.maxt) {
+                continue;
+            }
+            if !exact(c.mint, c.maxt) {
+                return Ok(None);
+            }
+            if let crate::series::ChunkLoc::Mapped(cr) = &c.loc {
+                let Some(files) = self.chunks.as_ref() else {
+                    return Err(HeadError::BadChunk {
+                        labels: s.labels.clone(),
+                        mint: c.mint,
+                        maxt: c.maxt,
+                        reason: "head chunk files are not open".into(),
+                    });
+                };
+                mapped.push(files.chunk(*cr)?);
+            }
+        }
+        let mut out = Vec::with_capacity(st.full.len() + 1);
+        let mut next_mapped = mapped.iter();
+        for c in &st.full {
+            if !overlaps(c.mint, c.maxt) {
+                continue;
+            }
+            let data = match &c.loc {
+                crate::series::ChunkLoc::Memory(b) => &b[..],
+                crate::series::ChunkLoc::Mapped(_) => match next_mapped.next() {
+                    Some(h) => h.data(),
+                    None => return Ok(None),
+                },
+            };
+            out.push(HeadSeriesChunk {
+                min_time: c.mint,
+                max_time: c.maxt,
+                data,
+                open: false,
+            });
+        }
+        if let Some(o) = &st.open {
+            if overlaps(o.mint, o.maxt) {
+                if !exact(o.mint, o.maxt) {
+                    return Ok(None);
+                }
+                out.push(HeadSeriesChunk {
+                    min_time: o.mint,
+                    max_time: o.maxt,
+                    data: o.chunk.bytes(),
+                    open: true,
+                });
+            }
+        }
+        Ok(Some(f(&out)))
     }
 
     /// The samples of series `r` with `mint <= t <= maxt`.

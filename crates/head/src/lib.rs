@@ -19,7 +19,7 @@ mod stripes;
 
 pub use appender::{Appender, CommitStats};
 pub use error::{AppendError, HeadError};
-pub use head::{Head, HeadTruncation};
+pub use head::{Head, HeadSeriesChunk, HeadTruncation};
 pub use metrics::HeadMetrics;
 pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE};
 pub use replay::ReplayReport;
