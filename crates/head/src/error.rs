@@ -62,10 +62,10 @@ pub enum AppendError {
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
     /// The write-ahead log failed; a failed commit acknowledged nothing.
-    #[error("write-ahead log: {0}")]
+    #[error(transparent)]
     Wal(#[from] tsdb_wal::WalError),
     /// Head chunk files failed.
-    #[error("head chunks: {0}")]
+    #[error(transparent)]
     Chunks(#[from] tsdb_chunks::Error),
     /// A chunk of a series could not be decoded.
     #[error("series {labels}: chunk {mint}..{maxt}: {reason}")]

@@ -1,8 +1,9 @@
 //! `Db`: the storage engine as one embeddable type.
 //!
 //! It joins the head (`tsdb-head`) and persisted blocks (`tsdb-block`): opening and recovering a data
-//! directory ([`Db::open`]), appending ([`Db::appender`]), querying across head and blocks
-//! ([`Db::querier`]), persisting the head as blocks, compaction and retention (a background thread, or
+//! directory ([`Db::open`]), opening one read-only beside a writer or on a copy ([`ReadOnlyDb`]),
+//! appending ([`Db::appender`]), querying across head and blocks as a stream ([`Db::querier`],
+//! [`Querier::select`]), persisting the head as blocks, compaction and retention (a background thread, or
 //! [`Db::maintain`]), [`Db::truncate`], [`Db::delete`], [`Db::snapshot`] and [`Db::flush`]. Formats and files are
 //! left to the crates below it.
 //!
@@ -22,6 +23,17 @@
 //! assert_eq!(series[0].samples, vec![(1_700_000_000_000, 1.0)]);
 //! drop(q); // a querier holds off head truncation: drop it before closing
 //! db.close()?;
+//!
+//! // Read it without taking it over: blocks, and the head replayed read-only; nothing on disk changes.
+//! let ro = tsdb::ReadOnlyDb::open(dir.path(), tsdb::ReadOnlyOptions::default())?;
+//! assert!(ro.damaged_blocks().is_empty());
+//! let q = ro.querier(i64::MIN, i64::MAX);
+//! let mut samples = Vec::new();
+//! for s in q.select(&[])? {
+//!     let s = s?; // a series; its samples are decoded only now
+//!     s.samples_into(&mut samples)?;
+//!     assert_eq!((s.labels(), &samples[..]), (&up, &[(1_700_000_000_000, 1.0)][..]));
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
