@@ -331,6 +331,8 @@ impl Db {
 
     /// A querier over `[mint, maxt]` (milliseconds, inclusive).
     pub fn querier(&self, mint: i64, maxt: i64) -> Querier<'_> {
+        // The bound first: maintenance adds a block before it raises the bound (see `Querier`).
+        let head_bound = self.inner.head.min_valid();
         let blocks = self
             .inner
             .blocks
@@ -347,6 +349,8 @@ impl Db {
             blocks,
             mint,
             maxt,
+            live_blocks: Some(&self.inner.blocks),
+            head_bound,
         }
     }
 
@@ -366,14 +370,15 @@ impl Db {
             return Ok(Vec::new());
         }
         let range = inner.opts.block_range;
+        // The head holds nothing newer than `MAX_TIME` (`i64::MAX - 1`), so this does not overflow.
         let upto = hi.saturating_add(1);
         let mut out = Vec::new();
         let mut next = Some(lo);
         while let Some(first) = next.filter(|&t| t <= hi) {
-            let start = first.div_euclid(range) * range;
+            let (start, end) = head_block_range(first, range)?;
             // The last block ends just after the newest sample, not at its range boundary: samples
             // appended after the flush must stay above every block's end (the lower bound on restart).
-            let end = start.saturating_add(range).min(upto);
+            let end = end.min(upto);
             if let Some(m) = inner.write_head_block(start, end)? {
                 out.push(m);
             }
@@ -459,8 +464,7 @@ impl Db {
             let range = inner.opts.block_range;
             let mut next = Some(lo);
             while let Some(first) = next.filter(|&t| t <= hi) {
-                let start = first.div_euclid(range) * range;
-                let end = start.saturating_add(range);
+                let (start, end) = head_block_range(first, range)?;
                 if let Some(m) = tsdb_block::write_block(
                     dst,
                     &HeadSource { head },
@@ -495,6 +499,18 @@ impl Db {
             )),
         }
     }
+}
+
+/// The block range `[start, end)` holding the head sample at `t` (see [`tsdb_block::block_range`]): it
+/// contains `t`, so every loop persisting the head range by range moves forward. The head refuses samples
+/// that no range holds (`i64::MAX`), so an error here means the head holds one anyway.
+fn head_block_range(t: i64, range: i64) -> Result<(i64, i64), DbError> {
+    tsdb_block::block_range(t, range).ok_or_else(|| {
+        DbError::Invalid(format!(
+            "no block of range {range} can hold a sample at {t} (the newest storable time is {})",
+            tsdb_block::MAX_SAMPLE_TIME
+        ))
+    })
 }
 
 fn link_tree(src: &Path, dst: &Path) -> Result<(), DbError> {
@@ -608,8 +624,7 @@ impl Inner {
             if lo > hi || hi.saturating_sub(lo) <= range / 2 * 3 {
                 break;
             }
-            let start = lo.div_euclid(range) * range;
-            let end = start.saturating_add(range);
+            let (start, end) = head_block_range(lo, range)?;
             if let Some(m) = self.write_head_block(start, end)? {
                 rep.persisted.push(m);
             }

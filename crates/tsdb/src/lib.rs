@@ -36,5 +36,5 @@ pub use error::DbError;
 pub use lock::DirLock;
 pub use options::Options;
 pub use querier::{Querier, Series};
-pub use tsdb_head::{AppendError, Appender, CommitStats, HeadMetrics, ReplayReport};
+pub use tsdb_head::{AppendError, Appender, CommitStats, HeadMetrics, ReplayReport, MAX_TIME};
 pub use tsdb_wal::{SyncPolicy, WalMode};
