@@ -26,9 +26,11 @@ const TRUNCATED_FILE: &str = "truncated_before";
 /// What maintenance did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Maintenance {
-    /// Blocks written from the head.
+    /// Blocks written from the head. Compaction in the same run may have merged some of them into a
+    /// block of `compacted`; those are gone.
     pub persisted: Vec<BlockMeta>,
-    /// Blocks written by compaction.
+    /// Blocks written by compaction that are blocks of the database at the end of the run: a block that
+    /// a later level merged again in the same run is listed only through the block it went into.
     pub compacted: Vec<BlockMeta>,
     /// Block directories deleted by retention.
     pub retention_removed: Vec<PathBuf>,
@@ -651,6 +653,9 @@ impl Inner {
                     source: e,
                 })?;
                 let _ = started;
+                // A block of this run merged again is no longer a block of the database.
+                rep.compacted
+                    .retain(|m| !plan.iter().any(|d| d.ends_with(m.ulid.to_string())));
                 if let Some(m) = &new {
                     rep.compacted.push(m.clone());
                 }
@@ -683,6 +688,9 @@ impl Inner {
                 self.remove_block(b)?;
             }
         }
+        let removed = &rep.retention_removed;
+        rep.compacted
+            .retain(|m| !removed.iter().any(|d| d.ends_with(m.ulid.to_string())));
         Ok(rep)
     }
 }
