@@ -181,3 +181,45 @@ fn querier_made_before_persisting_sees_the_persisted_range() {
     assert_eq!(seen, vec![(lbl("a"), n), (lbl("b"), n)]);
     db.close().unwrap();
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn time() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>().prop_map(|t| t.min(tsdb::MAX_TIME)),
+            (0i64..20_000_000).prop_map(|d| i64::MIN + d),
+            (0i64..20_000_000).prop_map(|d| tsdb::MAX_TIME - d),
+            -20_000_000i64..20_000_000,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Samples anywhere on the i64 line: maintenance and flush end, write only non-empty blocks
+        /// whose range holds their samples, and every sample reads back.
+        #[test]
+        fn persisting_keeps_every_sample_anywhere(ts in prop::collection::btree_set(time(), 1..12)) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = Db::open(dir.path(), opts()).unwrap();
+            let mut app = db.appender();
+            let want: Vec<(i64, f64)> = ts.iter().enumerate().map(|(i, &t)| (t, i as f64)).collect();
+            for &(t, v) in &want {
+                app.append(&lbl("p"), t, v).unwrap();
+            }
+            app.commit().unwrap();
+            db.maintain().unwrap();
+            db.flush().unwrap();
+            let mut n = 0u64;
+            for b in db.blocks() {
+                prop_assert!(b.min_time < b.max_time, "empty block {:?}", b);
+                n += b.stats.num_samples;
+            }
+            prop_assert_eq!(n, want.len() as u64);
+            prop_assert_eq!(all(&db), vec![(lbl("p"), want)]);
+            db.close().unwrap();
+        }
+    }
+}
