@@ -15,6 +15,7 @@ use crate::error::{Corruption, Error, Result};
 use crate::fsutil;
 use crate::index::{ChunkMeta, IndexWriter, SeriesRef};
 use crate::meta::{new_ulid, BlockMeta, META_VERSION};
+use crate::range::aligned_start;
 use crate::reader::Block;
 use crate::tombstones::Intervals;
 use crate::writer::{ChunkEmitter, TmpBlock, DEFAULT_BLOCK_RANGE};
@@ -118,7 +119,9 @@ fn select_dirs<'a>(
             }
             let mint = part[0].1.min_time;
             let maxt = part[part.len() - 1].1.max_time;
-            if (maxt - mint == r || maxt <= high) && part.len() > 1 {
+            // In i128: the span of blocks far apart on the i64 line does not fit an i64.
+            let span = maxt as i128 - mint as i128;
+            if (span == r as i128 || maxt <= high) && part.len() > 1 {
                 return Some(part);
             }
         }
@@ -139,12 +142,8 @@ fn split_by_range<'a>(
     let mut i = 0;
     while i < ds.len() {
         let m = &ds[i].1;
-        let t0 = if m.min_time >= 0 {
-            r * (m.min_time / r)
-        } else {
-            r * ((m.min_time - r + 1) / r)
-        };
-        let end = t0.saturating_add(r);
+        // The window's end, clamped to the i64 line (a window starting near `i64::MAX` ends there).
+        let end = aligned_start(m.min_time, r).saturating_add(r);
         if m.max_time > end {
             i += 1;
             continue;

@@ -48,6 +48,7 @@ mod fsutil;
 pub mod index;
 mod meta;
 mod querier;
+mod range;
 mod reader;
 mod tombstones;
 mod writer;
@@ -64,6 +65,7 @@ pub use meta::{
     BlockMetaCompaction, BlockStats, Ulid, META_FILENAME, META_VERSION,
 };
 pub use querier::{postings_for_matchers, BlockSeries, SampleIter, SeriesSet};
+pub use range::{aligned_start, block_range, MAX_SAMPLE_TIME};
 pub use reader::Block;
 pub use tombstones::{
     read_tombstones, write_tombstones, Interval, Intervals, Tombstones, TOMBSTONES_FILENAME,

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,8 +66,9 @@ pub struct HeadFilesOptions {
     /// Records are collected in memory until this many bytes are pending, then written to the
     /// file in one system call. 0 writes every record at once.
     pub write_buffer_size: usize,
-    /// Open for reading only: nothing in the directory is created, deleted or truncated (an unstarted
-    /// last file is ignored, damage found by replay is reported but not cut), and writes fail.
+    /// Open for reading only: nothing in the directory is created, deleted or truncated (damage
+    /// found by replay, a bad or short file header included, is reported but not cut), and writes
+    /// fail.
     pub read_only: bool,
 }
 
@@ -167,6 +168,14 @@ struct MappedFile {
     maxt: Option<i64>,
 }
 
+/// A file whose 8-byte header is short or wrong.
+#[derive(Debug, Clone)]
+struct BadHeader {
+    path: PathBuf,
+    len: u64,
+    reason: Corruption,
+}
+
 struct Current {
     seq: u32,
     path: PathBuf,
@@ -201,6 +210,9 @@ pub struct HeadChunkFiles {
     dir: PathBuf,
     opts: HeadFilesOptions,
     files: RwLock<BTreeMap<u32, MappedFile>>,
+    /// Files whose header does not check out, by sequence number: not mapped, left for replay to
+    /// report (and, when writable, remove).
+    bad_headers: Mutex<BTreeMap<u32, BadHeader>>,
     writer: Mutex<WriterState>,
     closed: AtomicBool,
 }
@@ -208,8 +220,11 @@ pub struct HeadChunkFiles {
 impl HeadChunkFiles {
     /// Opens (creating if needed) the head chunk directory `dir` and maps its files.
     ///
-    /// As Prometheus does, a last file too short to hold a magic number or whose magic is zero is
-    /// deleted; other files must have a valid header and consecutive numbers, else this fails.
+    /// File numbers must be consecutive, else this fails. A file whose header is short (0 bytes
+    /// included) or wrong does not fail the open: its chunks are unreadable, and [`replay`]
+    /// reports it as damage at offset 0 (and, unless read-only, removes it with every later file).
+    ///
+    /// [`replay`]: HeadChunkFiles::replay
     pub fn open(dir: impl AsRef<Path>, opts: HeadFilesOptions) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if opts.max_file_size <= HEADER_SIZE as u64 || opts.max_file_size > u32::MAX as u64 {
@@ -224,16 +239,7 @@ impl HeadChunkFiles {
         if !opts.read_only {
             fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
         }
-        let mut list = files::list_sequence_files(&dir)?;
-        if let Some((_, last)) = list.last() {
-            if is_unstarted(last)? {
-                if !opts.read_only {
-                    fs::remove_file(last).map_err(|e| Error::io("remove", last, e))?;
-                    files::sync_dir(&dir)?;
-                }
-                list.pop();
-            }
-        }
+        let list = files::list_sequence_files(&dir)?;
         for pair in list.windows(2) {
             if pair[1].0 != pair[0].0 + 1 {
                 return Err(Error::NotSequential {
@@ -244,6 +250,7 @@ impl HeadChunkFiles {
             }
         }
         let mut map = BTreeMap::new();
+        let mut bad_headers = BTreeMap::new();
         for (seq, path) in &list {
             let Ok(seq32) = u32::try_from(*seq) else {
                 return Err(Error::InvalidArgument {
@@ -251,8 +258,27 @@ impl HeadChunkFiles {
                     reason: "file sequence number does not fit 32 bits".into(),
                 });
             };
-            let (m, len) = files::map_whole(path)?;
-            files::check_header(path, &m, HEAD_CHUNKS_MAGIC)?;
+            let mapped = files::map_whole(path).and_then(|(m, len)| {
+                files::check_header(path, &m, HEAD_CHUNKS_MAGIC).map(|()| (m, len))
+            });
+            let (m, len) = match mapped {
+                Ok(x) => x,
+                Err(Error::Corrupt { reason, .. }) => {
+                    let len = fs::metadata(path)
+                        .map_err(|e| Error::io("stat", path, e))?
+                        .len();
+                    bad_headers.insert(
+                        seq32,
+                        BadHeader {
+                            path: path.clone(),
+                            len,
+                            reason,
+                        },
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             map.insert(
                 seq32,
                 MappedFile {
@@ -268,6 +294,7 @@ impl HeadChunkFiles {
             dir,
             opts,
             files: RwLock::new(map),
+            bad_headers: Mutex::new(bad_headers),
             writer: Mutex::new(WriterState {
                 cur: None,
                 next_seq,
@@ -546,6 +573,9 @@ impl HeadChunkFiles {
     /// Stops at the first record that does not check out (a torn tail after a crash, or damage),
     /// and repairs the directory so that it reads cleanly next time: the damaged file is truncated
     /// at that record and later files are deleted; [`ReplayReport::damage`] says what was cut. A
+    /// file whose header is short or wrong is damage at offset 0: it is deleted with every later
+    /// file (`truncated_bytes` is its length). Read-only, nothing is changed on disk: what follows
+    /// the damage is only left unread. A
     /// zeroed series ref, mint and maxt (preallocated space in files written by Prometheus) end a
     /// file cleanly. Must run before the first write through this handle; it may run more than once.
     pub fn replay<F>(&self, mut f: F) -> Result<ReplayReport>
@@ -571,7 +601,16 @@ impl HeadChunkFiles {
             .map(|(s, m)| (*s, m.path.clone(), Arc::clone(&m.map), m.readable))
             .collect();
         let mut report = ReplayReport::default();
+        let first_bad = self
+            .bad_headers
+            .lock()
+            .iter()
+            .next()
+            .map(|(s, b)| (*s, b.clone()));
         for (seq, path, map, readable) in snapshot {
+            if first_bad.as_ref().is_some_and(|(b, _)| *b < seq) {
+                break;
+            }
             let bytes = map.get(..readable).unwrap_or(&[]);
             report.files += 1;
             let (maxt, stop) = walk_file(bytes, |at, rec| {
@@ -597,7 +636,46 @@ impl HeadChunkFiles {
                 break;
             }
         }
+        if let (None, Some((seq, bad))) = (&report.damage, first_bad) {
+            report.files += 1;
+            report.damage = Some(self.drop_bad_header(&mut w, seq, bad)?);
+        }
         Ok(report)
+    }
+
+    /// Header damage of file `seq`: removes it and every later file (in memory only when read-only).
+    fn drop_bad_header(&self, w: &mut WriterState, seq: u32, bad: BadHeader) -> Result<Damage> {
+        let later: Vec<PathBuf> = {
+            let mut files = self.files.write();
+            let mut bads = self.bad_headers.lock();
+            let mut seqs: Vec<u32> = files.range(seq..).map(|(s, _)| *s).collect();
+            seqs.extend(bads.range(seq + 1..).map(|(s, _)| *s));
+            seqs.sort_unstable();
+            bads.remove(&seq);
+            seqs.into_iter()
+                .filter_map(|s| {
+                    files
+                        .remove(&s)
+                        .map(|m| m.path)
+                        .or_else(|| bads.remove(&s).map(|b| b.path))
+                })
+                .collect()
+        };
+        if !self.opts.read_only {
+            for p in std::iter::once(&bad.path).chain(&later) {
+                fs::remove_file(p).map_err(|e| Error::io("remove", p, e))?;
+            }
+            files::sync_dir(&self.dir)?;
+            w.next_seq = seq as u64;
+        }
+        Ok(Damage {
+            path: bad.path,
+            seq,
+            offset: 0,
+            reason: bad.reason,
+            truncated_bytes: bad.len,
+            removed_files: later,
+        })
     }
 
     /// Read-only counterpart of `repair`: stops reading file `seq` at `at` and forgets later files, in
@@ -615,10 +693,12 @@ impl HeadChunkFiles {
             m.readable = at;
         }
         let later: Vec<u32> = files.range(seq + 1..).map(|(s, _)| *s).collect();
-        let removed = later
+        let mut removed: Vec<PathBuf> = later
             .into_iter()
             .filter_map(|s| files.remove(&s).map(|m| m.path))
             .collect();
+        removed.extend(self.take_bad_headers_after(seq));
+        removed.sort();
         Damage {
             path,
             seq,
@@ -627,6 +707,16 @@ impl HeadChunkFiles {
             truncated_bytes: (readable - at) as u64,
             removed_files: removed,
         }
+    }
+
+    /// Forgets the files with a bad header numbered after `seq`, returning their paths.
+    fn take_bad_headers_after(&self, seq: u32) -> Vec<PathBuf> {
+        let mut bads = self.bad_headers.lock();
+        let later: Vec<u32> = bads.range(seq + 1..).map(|(s, _)| *s).collect();
+        later
+            .into_iter()
+            .filter_map(|s| bads.remove(&s).map(|b| b.path))
+            .collect()
     }
 
     fn refuse_read_only(&self) -> Result<()> {
@@ -662,10 +752,13 @@ impl HeadChunkFiles {
                 m.readable = at;
             }
             let later: Vec<u32> = files.range(seq + 1..).map(|(s, _)| *s).collect();
-            later
+            let mut later: Vec<(u32, PathBuf)> = later
                 .into_iter()
                 .filter_map(|s| files.remove(&s).map(|m| (s, m.path)))
-                .collect()
+                .collect();
+            later.extend(self.take_bad_headers_after(seq).into_iter().map(|p| (0, p)));
+            later.sort_by(|a, b| a.1.cmp(&b.1));
+            later
         };
         for (_, p) in &later {
             fs::remove_file(p).map_err(|e| Error::io("remove", p, e))?;
@@ -771,22 +864,6 @@ impl Drop for HeadChunkFiles {
     fn drop(&mut self) {
         let _ = self.close();
     }
-}
-
-/// Whether the last file of the directory was never properly started (Prometheus deletes those).
-fn is_unstarted(path: &Path) -> Result<bool> {
-    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut magic = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match f.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("read", path, e)),
-        }
-    }
-    Ok(got < 4 || magic == [0; 4])
 }
 
 struct Record {

@@ -313,10 +313,19 @@ fn open_checks_directory() {
     }
     let n = files_in(tmp.path()).len();
     assert!(n >= 3);
-    // A last file that never got its header is removed, as Prometheus does.
-    std::fs::write(tmp.path().join(format!("{:06}", n + 1)), [0u8; 2]).unwrap();
+    // A last file that never got its header is not mapped; replay reports it and removes it.
+    let short = tmp.path().join(format!("{:06}", n + 1));
+    std::fs::write(&short, [0u8; 2]).unwrap();
     let h = HeadChunkFiles::open(tmp.path(), opts(512, 0)).unwrap();
     assert_eq!(h.file_seqs().len(), n);
+    let d = h
+        .replay(|_| {})
+        .unwrap()
+        .damage
+        .expect("short file reported");
+    assert_eq!((d.path.as_path(), d.offset), (short.as_path(), 0));
+    assert_eq!(d.reason, Corruption::ShortHeader { len: 2 });
+    assert!(!short.exists());
     drop(h);
     // A gap is refused.
     std::fs::remove_file(tmp.path().join("000002")).unwrap();
@@ -329,15 +338,29 @@ fn open_checks_directory() {
         })
     ));
     std::fs::remove_file(tmp.path().join("000001")).unwrap();
-    // A bad magic is refused.
+    // A bad magic does not fail the open: replay reports it at offset 0 and removes the file and
+    // every later one.
     std::fs::write(tmp.path().join("000003"), [1u8; 40]).unwrap();
-    assert!(matches!(
-        HeadChunkFiles::open(tmp.path(), opts(512, 0)),
-        Err(Error::Corrupt {
-            reason: Corruption::BadMagic { .. },
-            ..
-        })
-    ));
+    let h = HeadChunkFiles::open(tmp.path(), opts(512, 0)).unwrap();
+    assert!(!h.file_seqs().contains(&3));
+    let rep = h.replay(|_| {}).unwrap();
+    let d = rep.damage.expect("bad magic reported");
+    assert_eq!((d.seq, d.offset, d.truncated_bytes), (3, 0, 40));
+    assert!(
+        matches!(d.reason, Corruption::BadMagic { .. }),
+        "{:?}",
+        d.reason
+    );
+    assert!(!d.removed_files.is_empty());
+    assert!(
+        files_in(tmp.path()).is_empty(),
+        "{:?}",
+        files_in(tmp.path())
+    );
+    // The next file takes the freed number.
+    let w = write_many(&h, 1, 1);
+    assert_eq!(w[0].r.seq(), 3);
+    drop(h);
     assert!(matches!(
         HeadChunkFiles::open(tmp.path(), opts(8, 0)),
         Err(Error::InvalidArgument { .. })

@@ -8,6 +8,7 @@ use tsdb_wal::{Batch, RefSample, RefSeries, SeriesRef};
 use crate::error::{AppendError, HeadError};
 use crate::head::Head;
 use crate::metrics::Counters;
+use crate::options::MAX_TIME;
 use crate::reftable::ReadBarrier;
 use crate::series::{Appended, MemSeries};
 /// What a commit did.
@@ -92,6 +93,14 @@ impl<'h> Appender<'h> {
             });
         }
         // Out of bounds before anything else, so a rejected sample creates no series.
+        if t > MAX_TIME {
+            Counters::add(&self.head.counters.out_of_bounds, 1);
+            return Err(AppendError::TooNew {
+                labels: labels.clone(),
+                t,
+                max: MAX_TIME,
+            });
+        }
         let min_valid = self.head.append_lower_bound();
         if t < min_valid {
             Counters::add(&self.head.counters.out_of_bounds, 1);
@@ -140,6 +149,14 @@ impl<'h> Appender<'h> {
     /// Checks and buffers one sample.
     fn buffer(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
         let head = self.head;
+        if t > MAX_TIME {
+            Counters::add(&head.counters.out_of_bounds, 1);
+            return Err(AppendError::TooNew {
+                labels: s.labels.clone(),
+                t,
+                max: MAX_TIME,
+            });
+        }
         let min_valid = head.append_lower_bound();
         if t < min_valid {
             Counters::add(&head.counters.out_of_bounds, 1);
@@ -208,26 +225,27 @@ impl<'h> Appender<'h> {
         let mut guards = Vec::new();
         let (mut ooo, mut dup) = (0u64, 0u64);
         let mut prev: Option<SeriesRef> = None;
-        let mut newest = (i64::MIN, 0f64);
+        let mut newest: Option<(i64, f64)> = None;
         for &i in &order {
             let x = self.samples[i as usize];
             let s = &self.series[i as usize];
             if prev != Some(x.series) {
                 let st = s.state.lock();
-                newest = (st.max_t, st.last_v);
+                newest = st.newest;
                 guards.push(st);
                 prev = Some(x.series);
             }
-            if x.t > newest.0 {
-                newest = (x.t, x.v);
-                accepted.push(x);
-                which.push((guards.len() - 1, i));
-            } else if x.t == newest.0 && x.v.to_bits() == newest.1.to_bits() {
-                // An exact duplicate: accepted, nothing to store.
-            } else if x.t < newest.0 {
-                ooo += 1;
-            } else {
-                dup += 1;
+            match newest {
+                Some((t, v)) if x.t == t && x.v.to_bits() == v.to_bits() => {
+                    // An exact duplicate: accepted, nothing to store.
+                }
+                Some((t, _)) if x.t < t => ooo += 1,
+                Some((t, _)) if x.t == t => dup += 1,
+                _ => {
+                    newest = Some((x.t, x.v));
+                    accepted.push(x);
+                    which.push((guards.len() - 1, i));
+                }
             }
         }
         // Series records for series not yet logged (a series created by an appender that has not

@@ -50,6 +50,18 @@ pub enum AppendError {
         /// The lower bound.
         min_valid: i64,
     },
+    /// The sample is newer than [`crate::MAX_TIME`], the newest timestamp a block can hold.
+    #[error(
+        "sample for {labels} at timestamp {t} is newer than {max}, the newest timestamp a block can hold (its range ends one past it)"
+    )]
+    TooNew {
+        /// The series.
+        labels: Labels,
+        /// The rejected timestamp.
+        t: i64,
+        /// The newest storable timestamp, [`crate::MAX_TIME`].
+        max: i64,
+    },
     /// No series has this reference (never created, or removed by truncation).
     #[error("unknown series reference {series}")]
     UnknownRef {

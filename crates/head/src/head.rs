@@ -487,7 +487,7 @@ impl Head {
             let b = self.read_barrier();
             sel.iter()
                 .filter_map(|(r, _)| {
-                    let newest = self.lookup(&b, *r)?.state.lock().max_t;
+                    let newest = self.lookup(&b, *r)?.state.lock().max_t()?;
                     let end = maxt.min(newest);
                     (mint <= end).then_some(Delete {
                         series: *r,

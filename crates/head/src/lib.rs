@@ -21,6 +21,6 @@ pub use appender::{Appender, CommitStats};
 pub use error::{AppendError, HeadError};
 pub use head::{Head, HeadSeriesChunk, HeadTruncation};
 pub use metrics::HeadMetrics;
-pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE};
+pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE, MAX_TIME};
 pub use replay::ReplayReport;
 pub use tsdb_wal::SeriesRef;

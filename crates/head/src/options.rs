@@ -6,6 +6,14 @@ use tsdb_wal::WalOptions;
 /// Two hours in milliseconds: Prometheus's chunk range and block range.
 pub const DEFAULT_CHUNK_RANGE: i64 = 2 * 3600 * 1000;
 
+/// The newest timestamp the head stores: `i64::MAX - 1`.
+///
+/// A block covers the half-open range `[minTime, maxTime)`, so the newest sample a block can hold is one
+/// below the largest `maxTime`, `i64::MAX`. A sample at `i64::MAX` could never be persisted; the appender
+/// refuses it with [`crate::AppendError::TooNew`] and replay skips it, rather than keeping it in the
+/// head for ever. Every other i64, `i64::MIN` included, is a valid timestamp.
+pub const MAX_TIME: i64 = i64::MAX - 1;
+
 /// Options of [`crate::Head::open`].
 #[derive(Debug, Clone)]
 pub struct HeadOptions {

@@ -28,7 +28,8 @@ pub struct ReplayReport {
     pub wal_samples: u64,
     /// Full chunks replayed from head chunk files.
     pub chunks: u64,
-    /// WAL samples skipped because a replayed chunk already held them, or out of order.
+    /// WAL samples skipped because a replayed chunk already held them, out of order, below the lower
+    /// bound, or newer than [`crate::MAX_TIME`].
     pub skipped: u64,
     /// WAL samples and head chunks of series the WAL does not define (dropped).
     pub unknown_refs: u64,
@@ -71,7 +72,8 @@ fn worker(
     let barrier = head.read_barrier();
     for mut batch in rx {
         for x in &batch {
-            if x.t < min_valid {
+            // Below the lower bound, or too new for any block (see `MAX_TIME`).
+            if x.t < min_valid || x.t > crate::options::MAX_TIME {
                 ws.skipped += 1;
                 continue;
             }
@@ -80,7 +82,7 @@ fn worker(
                 continue;
             };
             let mut st = s.state.lock();
-            if x.t <= st.max_t {
+            if st.max_t().is_some_and(|m| x.t <= m) {
                 ws.skipped += 1;
                 continue;
             }
@@ -242,7 +244,7 @@ pub(crate) fn replay(
             .or(st.open.as_ref().map(|o| o.mint));
         if let Some(f) = first {
             lo = lo.min(f.max(head.min_valid()));
-            hi = hi.max(st.max_t);
+            hi = hi.max(st.max_t().unwrap_or(f));
         }
     }
     head.note_time_range(lo, hi);
@@ -286,10 +288,10 @@ fn attach_chunks(head: &Head, s: &crate::series::MemSeries, mut cs: Vec<ChunkMet
     }
     let mut st = s.state.lock();
     if let Some((t, v)) = last {
-        st.max_t = t;
-        st.last_v = v;
+        st.newest = Some((t, v));
     } else if let Some(c) = cs.last() {
-        st.max_t = c.maxt;
+        // The last chunk could not be read: its end bounds what the WAL may add; its value is unknown.
+        st.newest = Some((c.maxt, f64::NAN));
     }
     st.full = cs;
     s.publish_newest(&st);

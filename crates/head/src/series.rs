@@ -42,9 +42,8 @@ pub(crate) struct OpenChunk {
 pub(crate) struct SeriesState {
     pub full: Vec<ChunkMeta>,
     pub open: Option<OpenChunk>,
-    /// Newest sample time (`i64::MIN` if none) and its value.
-    pub max_t: i64,
-    pub last_v: f64,
+    /// Newest sample: time and value (`None` before the first; every i64 is a valid time).
+    pub newest: Option<(i64, f64)>,
     /// Deleted intervals (inclusive).
     pub deleted: Vec<(i64, i64)>,
 }
@@ -58,7 +57,8 @@ pub(crate) struct MemSeries {
     /// Whether a series record for it is in the WAL.
     pub logged: AtomicBool,
     /// Copies of the newest stored sample, readable without the lock: appenders check against them early;
-    /// commit checks again under the lock.
+    /// commit checks again under the lock. `has_newest` says whether there is one yet.
+    has_newest: AtomicBool,
     newest_t: AtomicI64,
     newest_v: AtomicU64,
     /// The last appender that buffered a sample for this series, and that sample.
@@ -84,16 +84,16 @@ impl MemSeries {
             labels,
             hash,
             logged: AtomicBool::new(logged),
-            newest_t: AtomicI64::new(i64::MIN),
+            has_newest: AtomicBool::new(false),
+            newest_t: AtomicI64::new(0),
             newest_v: AtomicU64::new(0),
             pend_id: AtomicU64::new(0),
-            pend_t: AtomicI64::new(i64::MIN),
+            pend_t: AtomicI64::new(0),
             pend_v: AtomicU64::new(0),
             state: Mutex::new(SeriesState {
                 full: Vec::new(),
                 open: None,
-                max_t: i64::MIN,
-                last_v: 0.0,
+                newest: None,
                 deleted: Vec::new(),
             }),
         }
@@ -109,24 +109,31 @@ impl MemSeries {
 
     /// Publishes the newest stored sample (call with the state locked, after it changed).
     pub fn publish_newest(&self, st: &SeriesState) {
-        self.newest_t.store(st.max_t, Ordering::Release);
-        self.newest_v.store(st.last_v.to_bits(), Ordering::Release);
+        if let Some((t, v)) = st.newest {
+            self.newest_t.store(t, Ordering::Release);
+            self.newest_v.store(v.to_bits(), Ordering::Release);
+            self.has_newest.store(true, Ordering::Release);
+        }
     }
 
     /// Checks a sample against the newest stored sample (and, if `appender` buffered one for this series,
     /// against that), without locking. `Ok(false)` for an exact duplicate of the newest sample.
     pub fn check(&self, appender: u64, t: i64, v: f64) -> Result<bool, AppendError> {
-        let (mut newest, mut newest_v) = (
-            self.newest_t.load(Ordering::Acquire),
-            self.newest_v.load(Ordering::Acquire),
-        );
+        let mut stored = self.has_newest.load(Ordering::Acquire).then(|| {
+            (
+                self.newest_t.load(Ordering::Acquire),
+                self.newest_v.load(Ordering::Acquire),
+            )
+        });
         if self.pend_id.load(Ordering::Relaxed) == appender {
             let pt = self.pend_t.load(Ordering::Relaxed);
-            if pt > newest {
-                newest = pt;
-                newest_v = self.pend_v.load(Ordering::Relaxed);
+            if stored.is_none_or(|(n, _)| pt > n) {
+                stored = Some((pt, self.pend_v.load(Ordering::Relaxed)));
             }
         }
+        let Some((newest, newest_v)) = stored else {
+            return Ok(true);
+        };
         if t > newest {
             return Ok(true);
         }
@@ -177,24 +184,26 @@ impl SeriesState {
         max_samples: u16,
         files: Option<&HeadChunkFiles>,
     ) -> Result<Appended, AppendError> {
-        if t <= self.max_t {
-            if t == self.max_t && v.to_bits() == self.last_v.to_bits() {
-                return Ok(Appended::Duplicate);
+        if let Some((max_t, last_v)) = self.newest {
+            if t <= max_t {
+                if t == max_t && v.to_bits() == last_v.to_bits() {
+                    return Ok(Appended::Duplicate);
+                }
+                return Err(if t == max_t {
+                    AppendError::Duplicate {
+                        labels: labels.clone(),
+                        t,
+                        stored: last_v,
+                        new: v,
+                    }
+                } else {
+                    AppendError::OutOfOrder {
+                        labels: labels.clone(),
+                        t,
+                        newest: max_t,
+                    }
+                });
             }
-            return Err(if t == self.max_t {
-                AppendError::Duplicate {
-                    labels: labels.clone(),
-                    t,
-                    stored: self.last_v,
-                    new: v,
-                }
-            } else {
-                AppendError::OutOfOrder {
-                    labels: labels.clone(),
-                    t,
-                    newest: self.max_t,
-                }
-            });
         }
         let mut cut = false;
         let must_cut = match &self.open {
@@ -240,8 +249,7 @@ impl SeriesState {
         } else if let Some(o) = self.open.as_mut() {
             o.maxt = t;
         }
-        self.max_t = t;
-        self.last_v = v;
+        self.newest = Some((t, v));
         Ok(Appended::Stored(cut))
     }
 
@@ -253,6 +261,11 @@ impl SeriesState {
         }
         self.deleted.retain(|d| d.1 >= mint);
         self.is_empty()
+    }
+
+    /// Time of the newest sample, if any.
+    pub fn max_t(&self) -> Option<i64> {
+        self.newest.map(|(t, _)| t)
     }
 
     /// Whether the series holds no chunk.

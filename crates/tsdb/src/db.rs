@@ -23,9 +23,11 @@ use crate::source::HeadSource;
 /// What maintenance did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Maintenance {
-    /// Blocks written from the head.
+    /// Blocks written from the head. Compaction in the same run may have merged some of them into a
+    /// block of `compacted`; those are gone.
     pub persisted: Vec<BlockMeta>,
-    /// Blocks written by compaction.
+    /// Blocks written by compaction that are blocks of the database at the end of the run: a block that
+    /// a later level merged again in the same run is listed only through the block it went into.
     pub compacted: Vec<BlockMeta>,
     /// Block directories deleted by retention.
     pub retention_removed: Vec<PathBuf>,
@@ -278,14 +280,15 @@ impl Db {
             return Ok(Vec::new());
         }
         let range = inner.opts.block_range;
+        // The head holds nothing newer than `MAX_TIME` (`i64::MAX - 1`), so this does not overflow.
         let upto = hi.saturating_add(1);
         let mut out = Vec::new();
         let mut next = Some(lo);
         while let Some(first) = next.filter(|&t| t <= hi) {
-            let start = first.div_euclid(range) * range;
+            let (start, end) = head_block_range(first, range)?;
             // The last block ends just after the newest sample, not at its range boundary: samples
             // appended after the flush must stay above every block's end (the lower bound on restart).
-            let end = start.saturating_add(range).min(upto);
+            let end = end.min(upto);
             if let Some(m) = inner.write_head_block(start, end)? {
                 out.push(m);
             }
@@ -379,8 +382,7 @@ impl Db {
             let range = inner.opts.block_range;
             let mut next = Some(lo);
             while let Some(first) = next.filter(|&t| t <= hi) {
-                let start = first.div_euclid(range) * range;
-                let end = start.saturating_add(range);
+                let (start, end) = head_block_range(first, range)?;
                 if let Some(m) = tsdb_block::write_block(
                     dst,
                     &HeadSource { head },
@@ -415,6 +417,18 @@ impl Db {
             )),
         }
     }
+}
+
+/// The block range `[start, end)` holding the head sample at `t` (see [`tsdb_block::block_range`]): it
+/// contains `t`, so every loop persisting the head range by range moves forward. The head refuses samples
+/// that no range holds (`i64::MAX`), so an error here means the head holds one anyway.
+fn head_block_range(t: i64, range: i64) -> Result<(i64, i64), DbError> {
+    tsdb_block::block_range(t, range).ok_or_else(|| {
+        DbError::Invalid(format!(
+            "no block of range {range} can hold a sample at {t} (the newest storable time is {})",
+            tsdb_block::MAX_SAMPLE_TIME
+        ))
+    })
 }
 
 fn link_tree(src: &Path, dst: &Path) -> Result<(), DbError> {
@@ -530,8 +544,7 @@ impl Inner {
             if lo > hi || hi.saturating_sub(lo) <= range / 2 * 3 {
                 break;
             }
-            let start = lo.div_euclid(range) * range;
-            let end = start.saturating_add(range);
+            let (start, end) = head_block_range(lo, range)?;
             if let Some(m) = self.write_head_block(start, end)? {
                 rep.persisted.push(m);
             }
@@ -558,6 +571,9 @@ impl Inner {
                     source: e,
                 })?;
                 let _ = started;
+                // A block of this run merged again is no longer a block of the database.
+                rep.compacted
+                    .retain(|m| !plan.iter().any(|d| d.ends_with(m.ulid.to_string())));
                 if let Some(m) = &new {
                     rep.compacted.push(m.clone());
                 }
@@ -590,6 +606,9 @@ impl Inner {
                 self.remove_block(b)?;
             }
         }
+        let removed = &rep.retention_removed;
+        rep.compacted
+            .retain(|m| !removed.iter().any(|d| d.ends_with(m.ulid.to_string())));
         Ok(rep)
     }
 }

@@ -52,7 +52,9 @@ pub use lock::DirLock;
 pub use options::Options;
 pub use querier::{Querier, SelectedSeries, Series, SeriesSet};
 pub use readonly::{DamagedBlock, HeadAbsence, ReadOnlyDb, ReadOnlyOptions};
-pub use tsdb_head::{AppendError, Appender, CommitStats, Head, HeadMetrics, ReplayReport};
+pub use tsdb_head::{
+    AppendError, Appender, CommitStats, Head, HeadMetrics, ReplayReport, MAX_TIME,
+};
 
 /// Blocks as the database's API hands them out ([`ReadOnlyDb::blocks`], [`Db::blocks`]), and what a tool
 /// needs to write blocks of its own (backfill): the parts of `tsdb-block` that are part of this crate's

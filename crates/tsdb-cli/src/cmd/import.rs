@@ -199,6 +199,16 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
         }
         for s in samples.drain(..) {
             match s.timestamp_ms {
+                // A block's range ends one past its newest sample, so no block holds `i64::MAX`.
+                Some(t) if t > tsdb::MAX_TIME => report(&ParseError {
+                    line: line_no,
+                    column: None,
+                    reason: format!(
+                        "timestamp {t} of series {} is newer than {}, the newest a block can hold",
+                        s.labels,
+                        tsdb::MAX_TIME
+                    ),
+                }),
                 Some(t) => series
                     .entry(s.labels)
                     .or_default()
