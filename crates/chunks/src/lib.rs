@@ -17,9 +17,6 @@ mod files;
 mod head_files;
 mod varint;
 mod xor;
-mod xor_iter;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-mod xor_iter_x86;
 
 pub use block_files::{
     BlockChunkIter, BlockChunkReader, BlockChunkRef, BlockChunkWriter, ChunkData,
@@ -31,5 +28,6 @@ pub use head_files::{
     Damage, HeadChunk, HeadChunkFiles, HeadChunkRef, HeadFilesOptions, ReplayReport, ReplayedChunk,
     DEFAULT_HEAD_FILE_SIZE, DEFAULT_WRITE_BUFFER_SIZE, HEAD_CHUNKS_MAGIC,
 };
-pub use xor::XorChunk;
-pub use xor_iter::XorIter;
+#[doc(hidden)]
+pub use xor::DecodePath;
+pub use xor::{XorChunk, XorIter};
