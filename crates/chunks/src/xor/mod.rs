@@ -9,7 +9,8 @@
 //! decoder ([`iter`]); and the decoders, all on one shared state: bit by bit ([`bit_by_bit`], the
 //! reference, and for what the others leave), the first two samples from bytes
 //! ([`first_samples`]), the portable batch loop ([`portable_batch`]) and its x86-64 assembly
-//! version ([`asm_x86_64`], feature `asm`). [`agreement_tests`] runs them all on the same bytes.
+//! version (`asm_x86_64`, feature `asm`). The tests in `agreement_tests` run them all on the same
+//! bytes.
 
 mod appender;
 #[cfg(all(feature = "asm", target_arch = "x86_64", not(miri)))]
