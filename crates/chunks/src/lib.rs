@@ -8,6 +8,10 @@
 //! the references this crate hands back, and map them to series. Every chunk read from a file has
 //! its CRC32-Castagnoli checked; damaged bytes give typed errors naming file and offset, never a
 //! panic.
+//!
+//! Cargo feature `asm` (on by default): on x86-64 CPUs with BMI2 and MOVBE (checked at run time)
+//! [`XorIter`] decodes with a loop in assembly; without the feature, or on other CPUs, with the
+//! same loop in Rust. Both give the same samples and errors.
 
 mod block_files;
 mod bstream;
@@ -17,9 +21,6 @@ mod files;
 mod head_files;
 mod varint;
 mod xor;
-mod xor_iter;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-mod xor_iter_x86;
 
 pub use block_files::{
     BlockChunkIter, BlockChunkReader, BlockChunkRef, BlockChunkWriter, ChunkData,
@@ -31,5 +32,6 @@ pub use head_files::{
     Damage, HeadChunk, HeadChunkFiles, HeadChunkRef, HeadFilesOptions, ReplayReport, ReplayedChunk,
     DEFAULT_HEAD_FILE_SIZE, DEFAULT_WRITE_BUFFER_SIZE, HEAD_CHUNKS_MAGIC,
 };
-pub use xor::XorChunk;
-pub use xor_iter::XorIter;
+#[doc(hidden)]
+pub use xor::DecodePath;
+pub use xor::{XorChunk, XorIter};

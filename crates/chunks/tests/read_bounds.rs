@@ -2,20 +2,21 @@
 //!
 //! Each chunk (and each of its truncations) is placed so that it ends exactly where a file
 //! mapping stops being backed by the file: touching any byte after it raises SIGBUS and kills
-//! the test. The fast decoding paths read 16 bytes at a time, so this is the check that they
-//! never overshoot near the end of the data.
+//! the test. The batch decoders (portable and x86-64 assembly, each run on its own) read 16 bytes
+//! at a time, so this is the check that they never overshoot near the end of the data.
 
 use std::io::Write;
 
-use tsdb_chunks::{XorChunk, XorIter};
+use tsdb_chunks::{DecodePath, XorChunk, XorIter};
 
 /// Bytes of the file: a multiple of every page size in use (4 KiB to 64 KiB).
 const FILE: usize = 64 * 1024;
 
-/// Decodes `bytes` both ways (sample by sample and in batches) into bit-exact samples and the
-/// error, if any.
-fn decode_all(bytes: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
-    let Ok(mut it) = XorIter::new(bytes) else {
+/// Decodes `bytes` with `path`'s decoders both ways (sample by sample and in batches) into
+/// bit-exact samples and the error, if any.
+fn decode_with(bytes: &[u8], path: DecodePath) -> (Vec<(i64, u64)>, Option<String>) {
+    let new = || XorIter::with_path(bytes, path).expect("available");
+    let Ok(mut it) = new() else {
         return (Vec::new(), Some("header".into()));
     };
     let mut one = Vec::new();
@@ -29,7 +30,7 @@ fn decode_all(bytes: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
             Err(e) => break Some(e.to_string()),
         }
     };
-    let mut it = XorIter::new(bytes).expect("header read once already");
+    let mut it = new().expect("header read once already");
     let mut batched = Vec::new();
     let batch_err = loop {
         match it.next_batch() {
@@ -38,9 +39,22 @@ fn decode_all(bytes: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
             Err(e) => break Some(e.to_string()),
         }
     };
-    assert_eq!(one, batched, "advance and next_batch disagree");
-    assert_eq!(err, batch_err, "advance and next_batch disagree");
+    assert_eq!(one, batched, "{path:?}: advance and next_batch disagree");
+    assert_eq!(err, batch_err, "{path:?}: advance and next_batch disagree");
     (one, err)
+}
+
+/// Decodes `bytes` with every decoder this build and CPU can run, checking that they agree.
+fn decode_all(bytes: &[u8]) -> (Vec<(i64, u64)>, Option<String>) {
+    let want = decode_with(bytes, DecodePath::BitByBit);
+    for path in DecodePath::available() {
+        assert_eq!(
+            decode_with(bytes, path),
+            want,
+            "{path:?} and the bit-by-bit decoder disagree"
+        );
+    }
+    want
 }
 
 fn chunks() -> Vec<Vec<u8>> {

@@ -1,11 +1,32 @@
 //! Arbitrary bytes as an XOR chunk: decoding, seeking and reopening for append must never panic,
-//! and whatever decodes must re-encode to a chunk that decodes to the same samples.
+//! every decoder (bit by bit, portable batch loop, x86-64 assembly where it runs) must decode the
+//! same samples and error, and whatever decodes must re-encode to a chunk that decodes to the same
+//! samples.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tsdb_chunks::{XorChunk, XorIter};
+use tsdb_chunks::{DecodePath, XorChunk, XorIter};
+
+/// Bit-exact samples with `path`'s decoders, and the error that ended them.
+fn decode_with(data: &[u8], path: DecodePath) -> (Vec<(i64, u64)>, Option<String>) {
+    let mut out = Vec::new();
+    let Some(Ok(it)) = XorIter::with_path(data, path) else {
+        return (out, None);
+    };
+    for s in it {
+        match s {
+            Ok((t, v)) => out.push((t, v.to_bits())),
+            Err(e) => return (out, Some(e.to_string())),
+        }
+    }
+    (out, None)
+}
 
 fuzz_target!(|data: &[u8]| {
+    let reference = decode_with(data, DecodePath::BitByBit);
+    for path in DecodePath::available() {
+        assert_eq!(decode_with(data, path), reference, "{path:?}");
+    }
     let Ok(it) = XorIter::new(data) else {
         return;
     };

@@ -11,13 +11,27 @@ pub fn testdata() -> PathBuf {
 /// Samples as (timestamp, value bits), so NaNs compare exactly.
 pub type Bits = Vec<(i64, u64)>;
 
-/// Decodes a whole XOR chunk into bit-exact samples.
+/// Decodes a whole XOR chunk into bit-exact samples, with every decoder this build and CPU can
+/// run (bit by bit, portable batch loop, x86-64 assembly), and checks that they agree.
 pub fn decode(bytes: &[u8]) -> Bits {
-    tsdb_chunks::XorIter::new(bytes)
-        .expect("header")
-        .map(|s| s.map(|(t, v)| (t, v.to_bits())))
-        .collect::<Result<_, _>>()
-        .expect("decodes")
+    let mut decoded = tsdb_chunks::DecodePath::available()
+        .into_iter()
+        .map(|path| {
+            let samples = tsdb_chunks::XorIter::with_path(bytes, path)
+                .expect("available")
+                .expect("header")
+                .map(|s| s.map(|(t, v)| (t, v.to_bits())))
+                .collect::<Result<Bits, _>>()
+                .expect("decodes");
+            (path, samples)
+        });
+    let (first, want) = decoded
+        .next()
+        .expect("the bit-by-bit decoder is always available");
+    for (path, got) in decoded {
+        assert_eq!(got, want, "{path:?} and {first:?} decode differently");
+    }
+    want
 }
 
 /// Encodes bit-exact samples into chunk bytes.

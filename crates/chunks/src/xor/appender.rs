@@ -1,19 +1,11 @@
-//! The XOR ("Gorilla") float chunk codec, bit-identical to Prometheus's `chunkenc.XORChunk`.
-//!
-//! Layout: a 2-byte big-endian sample count, then a bit stream. The first sample is a zig-zag varint
-//! timestamp and the raw 64 value bits; the second a uvarint timestamp delta and an XOR-coded value;
-//! every later one a delta-of-delta timestamp in one of five bit buckets and an XOR-coded value.
-//! Timestamp arithmetic wraps like Go's, so any `i64` sequence (even out of order) round-trips.
-//!
-//! This module holds the appender; [`crate::xor_iter`] the decoder.
+//! The XOR encoder: [`XorChunk`] appends samples to a chunk's bytes, and takes over encoded
+//! bytes to append more.
 
+use super::iter::{decode_to_end, XorIter};
+use super::HEADER;
 use crate::bstream::BitWriter;
 use crate::error::{ChunkFull, DecodeError};
 use crate::varint;
-use crate::xor_iter::{self, XorIter};
-
-/// Size of the sample-count header.
-pub(crate) const HEADER: usize = 2;
 /// Buffer size of [`XorChunk::new`]: room for a 120-sample chunk of a regular counter (about
 /// 460 bytes), the commonest series, so that it never reallocates. (Prometheus starts at 128
 /// bytes and doubles, which costs a counter's chunk two reallocations and ends at a larger
@@ -76,7 +68,7 @@ impl XorChunk {
     /// never reaches: it starts writing at the next whole byte, and it reuses a 64-bit value window
     /// when no window had been announced yet.)
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let end = xor_iter::decode_to_end(bytes)?;
+        let end = decode_to_end(bytes)?;
         let spare = (bytes.len() * 8) as u64 - end.bit_pos as u64;
         if spare > 8 {
             return Err(DecodeError::TrailingBits { bits: spare });

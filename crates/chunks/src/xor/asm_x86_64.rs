@@ -1,10 +1,12 @@
-//! The common XOR samples decoded by a hand-scheduled x86-64 loop (BMI2 and MOVBE).
+//! The x86-64 assembly XOR decoder (BMI2 and MOVBE): the batch loop of [`super::portable_batch`]
+//! hand-scheduled, compiled in by the `asm` feature and used where the CPU supports it.
 //!
-//! [`run`] is an accelerator for the batch loop of `xor_iter`: it decodes the samples that loop
-//! would decode, with the same state, and stops (leaving that state at the start of a sample)
-//! at anything it does not handle itself: the end of the data, a 64-bit delta of delta, a value
-//! window that does not fit, or a full output. The Rust loop then goes on from there and reports
-//! what it finds. Tests compare both with the bit-by-bit decoder.
+//! [`Decoder::run_asm`] decodes the samples the portable loop would, with the same state, and
+//! stops (leaving that state at the start of a sample) at anything it does not handle itself: a
+//! 64-bit delta of delta, a value window that does not fit, the end of the data or a full
+//! output. The iterator then goes on with the bit-by-bit decoder, which reports what it finds.
+//! Data of fewer than 16 bytes goes to the portable loop. Tests compare it with the bit-by-bit
+//! decoder.
 //!
 //! A sample is read with one 16-byte load from its first byte. One that starts in the last 15
 //! bytes is read from the data's last 16 bytes, shifted, so zero bits stand in for the bytes
@@ -19,6 +21,9 @@
 use std::arch::asm;
 use std::mem::{offset_of, MaybeUninit};
 
+use super::bit_by_bit::Decoder;
+use crate::error::DecodeError;
+
 // The loop stores a sample as the timestamp then the value bits, 8 bytes each.
 const _: () = assert!(
     offset_of!((i64, f64), 0) == 0
@@ -28,17 +33,17 @@ const _: () = assert!(
 
 /// State of the batch loop between two samples.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct State {
+struct State {
     /// Address of the next sample in bits: its byte's address times 8, plus its bit in that
     /// byte. (x86-64 addresses have at most 57 bits, so this does not overflow.)
-    pub(crate) bit: usize,
-    pub(crate) t: u64,
-    pub(crate) t_delta: u64,
-    pub(crate) v: u64,
+    bit: usize,
+    t: u64,
+    t_delta: u64,
+    v: u64,
     /// Trailing zeros of the value window (low 6 bits) and the flag bit 7.
-    pub(crate) trailing: u64,
+    trailing: u64,
     /// Significant bits of the value window, negated (`64 - width` in the low 6 bits).
-    pub(crate) neg_width: u64,
+    neg_width: u64,
 }
 
 /// Decodes samples into `out` from `state` on, while they start before the end of the data,
@@ -54,11 +59,7 @@ pub(crate) struct State {
 /// The CPU supports BMI2 and MOVBE. The 16 bytes from address `stop / 8 - 1` on, and those
 /// from `state.bit / 8` up to them, lie in one slice.
 #[inline(always)]
-pub(crate) unsafe fn run(
-    stop: usize,
-    state: &mut State,
-    out: &mut [MaybeUninit<(i64, f64)>],
-) -> usize {
+unsafe fn run(stop: usize, state: &mut State, out: &mut [MaybeUninit<(i64, f64)>]) -> usize {
     let start = out.as_mut_ptr();
     let end = start.wrapping_add(out.len());
     let mut p = start;
@@ -245,4 +246,92 @@ pub(crate) unsafe fn run(
     };
     // SAFETY: `p` only moved from `start` in whole slots, at most to `end`.
     unsafe { p.offset_from(start) as usize }
+}
+
+/// Whether this CPU runs the assembly decoder (it has BMI2 and MOVBE).
+#[inline]
+pub(super) fn supported() -> bool {
+    std::arch::is_x86_feature_detected!("bmi2") && std::arch::is_x86_feature_detected!("movbe")
+}
+
+/// Bytes from a sample's first byte that hold all of it: the data must have that many for the
+/// loop to read it in place.
+const MIN_DATA: usize = 16;
+
+impl Decoder<'_> {
+    /// Decodes samples `k, k + 1, …` (`k >= 2`) into `out` with the assembly loop, like
+    /// [`Decoder::run_portable`] (which it hands data of fewer than 16 bytes): returns how many
+    /// samples were decoded, and the error if the data ends inside the last one.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports BMI2 and MOVBE ([`supported`]).
+    #[target_feature(enable = "bmi2,movbe")]
+    pub(super) unsafe fn run_asm(
+        &mut self,
+        out: &mut [MaybeUninit<(i64, f64)>],
+        k: u16,
+    ) -> (usize, Option<DecodeError>) {
+        let data = self.r.data;
+        let at = self.r.bit_position().min(data.len() * 8);
+        let base = at / 8;
+        let rest = &data[base..];
+        if rest.len() < MIN_DATA {
+            // SAFETY: the CPU supports BMI2 and MOVBE (this function's requirements).
+            return unsafe { self.run_portable_bmi2(out, k) };
+        }
+        // Bit addresses: the first byte's address times 8, plus the bit in that byte.
+        let addr = rest.as_ptr() as usize * 8;
+        let trailing = self.trailing as u64 & 63 | (self.window_set as u64) << 7;
+        let width = 64 - self.leading as u64 - (trailing & 63);
+        let mut st = State {
+            bit: addr + at % 8,
+            t: self.t as u64,
+            t_delta: self.t_delta,
+            v: self.v,
+            trailing,
+            neg_width: width.wrapping_neg(),
+        };
+        // SAFETY: the CPU supports BMI2 and MOVBE; `rest` has at least 16 bytes, the address
+        // `stop` is that of its last 15, and the sample at `at % 8` starts in its first byte.
+        let mut n = unsafe { run(addr + (rest.len() - (MIN_DATA - 1)) * 8, &mut st, out) };
+        let end = st.bit - addr;
+        let mut err = None;
+        if end > rest.len() * 8 {
+            // The last sample started in the data but ran into the zeros the loop reads after
+            // its end: the data ends inside it. The state now holds that sample, but nothing is
+            // decoded after an error.
+            n = n.saturating_sub(1);
+            err = Some(DecodeError::UnexpectedEnd {
+                sample: k + n as u16,
+            });
+        }
+        let width = st.neg_width.wrapping_neg() as u32;
+        let trailing = st.trailing as u32;
+        self.t = st.t as i64;
+        self.t_delta = st.t_delta;
+        self.v = st.v;
+        self.trailing = (trailing & 63) as u8;
+        self.leading = (64 - width - (trailing & 63)) as u8;
+        self.window_set = trailing & 0x80 != 0;
+        self.r.seek(base * 8 + end);
+        (n, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::agreement_tests::assert_decodes_whole_chunks;
+    use super::*;
+
+    #[test]
+    fn decodes_whole_chunks_on_its_own_where_supported() {
+        if supported() {
+            // SAFETY: the CPU supports BMI2 and MOVBE.
+            assert_decodes_whole_chunks(|d, out, k| unsafe { d.run_asm(out, k) });
+        } else {
+            // The iterator must then never pick it.
+            assert!(!crate::DecodePath::available().contains(&crate::DecodePath::Asm));
+        }
+    }
 }
