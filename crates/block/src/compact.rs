@@ -11,7 +11,7 @@ use tsdb_chunks::{Encoding, XorIter, DEFAULT_SEGMENT_SIZE};
 use tsdb_labels::Labels;
 
 use crate::cutter::{CutPolicy, SAMPLES_PER_CHUNK};
-use crate::error::{Corruption, Error, Result};
+use crate::error::{BlockError, Corruption, Result};
 use crate::fsutil;
 use crate::index::{ChunkMeta, IndexWriter, SeriesRef};
 use crate::meta::{new_ulid, BlockMeta, META_VERSION};
@@ -224,7 +224,7 @@ struct MergeChunk {
 /// source block's `[minTime, maxTime)` and deleted samples are dropped.
 pub fn compact(parent: &Path, dirs: &[PathBuf]) -> Result<Option<BlockMeta>> {
     if dirs.is_empty() {
-        return Err(Error::InvalidArgument("nothing to compact".into()));
+        return Err(BlockError::InvalidArgument("nothing to compact".into()));
     }
     let mut blocks = dirs.iter().map(Block::open).collect::<Result<Vec<_>>>()?;
     blocks.sort_by_key(|b| {
@@ -237,7 +237,7 @@ pub fn compact(parent: &Path, dirs: &[PathBuf]) -> Result<Option<BlockMeta>> {
 /// As [`compact`], over blocks already open.
 pub fn compact_blocks(parent: &Path, blocks: &[Block]) -> Result<Option<BlockMeta>> {
     if blocks.is_empty() {
-        return Err(Error::InvalidArgument("nothing to compact".into()));
+        return Err(BlockError::InvalidArgument("nothing to compact".into()));
     }
     let metas: Vec<BlockMeta> = blocks.iter().map(Block::meta).collect();
     let mut order: Vec<usize> = (0..blocks.len()).collect();
@@ -274,7 +274,7 @@ pub fn compact_blocks(parent: &Path, blocks: &[Block]) -> Result<Option<BlockMet
 
     let mut tmp = TmpBlock::create(parent, ulid, DEFAULT_SEGMENT_SIZE)?;
     let Some(mut chunkw) = tmp.chunks.take() else {
-        return Err(Error::InvalidArgument("chunk writer missing".into()));
+        return Err(BlockError::InvalidArgument("chunk writer missing".into()));
     };
     let mut iw = IndexWriter::create(tmp.index_path(), &symbols)?;
     let mut em = ChunkEmitter::new(&mut chunkw, CutPolicy::Fixed(SAMPLES_PER_CHUNK));
@@ -424,7 +424,7 @@ fn read_samples(c: &Cursor<'_>, p: &MergeChunk, out: &mut Vec<(i64, f64)>) -> Re
 /// a half-deleted block that looks valid), then removed, and the parent fsynced.
 pub fn remove_block_dir(dir: &Path) -> Result<()> {
     let doomed = fsutil::with_suffix(dir, ".tmp-for-deletion");
-    std::fs::rename(dir, &doomed).map_err(|e| Error::io("rename", dir, e))?;
+    std::fs::rename(dir, &doomed).map_err(|e| BlockError::io("rename", dir, e))?;
     if let Some(parent) = dir.parent() {
         fsutil::sync_dir(parent)?;
     }

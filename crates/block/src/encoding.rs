@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::error::{Corruption, Error};
+use crate::error::{BlockError, Corruption};
 
 /// A decoding failure at an absolute file offset; the file is added by [`Fault::at`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +21,8 @@ impl Fault {
     }
 
     /// The error naming `path`.
-    pub(crate) fn at(self, path: &Path) -> Error {
-        Error::corrupt(path, self.offset, self.reason)
+    pub(crate) fn at(self, path: &Path) -> BlockError {
+        BlockError::corrupt(path, self.offset, self.reason)
     }
 }
 

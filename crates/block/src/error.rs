@@ -1,9 +1,9 @@
 //! Error types of the crate.
 //!
-//! [`Error`] is what every fallible call returns. Damage found in a file is an [`Error::Corrupt`]
+//! [`BlockError`] is what every fallible call returns. Damage found in a file is an [`BlockError::Corrupt`]
 //! naming the file (whose path includes the block directory), the byte offset and a typed
 //! [`Corruption`] reason; damage inside chunk segment files comes from `tsdb-chunks` wrapped in
-//! [`Error::Chunks`], which names file and offset as well.
+//! [`BlockError::Chunks`], which names file and offset as well.
 
 use std::io;
 use std::path::PathBuf;
@@ -75,7 +75,7 @@ pub enum Corruption {
 
 /// Errors of the block crate. Every variant names the file or directory concerned.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum BlockError {
     /// An operating-system call failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -99,7 +99,7 @@ pub enum Error {
     },
     /// Reading or writing chunk segment files failed (names file and offset itself).
     #[error(transparent)]
-    Chunks(#[from] tsdb_chunks::Error),
+    Chunks(#[from] tsdb_chunks::ChunkError),
     /// `meta.json` is missing fields, is not JSON, or has an unknown version.
     #[error("{}: invalid meta.json: {reason}", path.display())]
     Meta {
@@ -134,9 +134,9 @@ pub enum Error {
     Source(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl Error {
+impl BlockError {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
+        BlockError::Io {
             op,
             path: path.into(),
             source,
@@ -144,7 +144,7 @@ impl Error {
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: Corruption) -> Self {
-        Error::Corrupt {
+        BlockError::Corrupt {
             path: path.into(),
             offset,
             reason,
@@ -155,10 +155,11 @@ impl Error {
     /// misuse of the API).
     pub fn is_corruption(&self) -> bool {
         match self {
-            Error::Corrupt { .. } | Error::Meta { .. } => true,
-            Error::Chunks(e) => matches!(
+            BlockError::Corrupt { .. } | BlockError::Meta { .. } => true,
+            BlockError::Chunks(e) => matches!(
                 e,
-                tsdb_chunks::Error::Corrupt { .. } | tsdb_chunks::Error::UnknownFile { .. }
+                tsdb_chunks::ChunkError::Corrupt { .. }
+                    | tsdb_chunks::ChunkError::UnknownFile { .. }
             ),
             _ => false,
         }
@@ -166,4 +167,4 @@ impl Error {
 }
 
 /// Result type of the crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = BlockError> = std::result::Result<T, E>;

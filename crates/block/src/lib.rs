@@ -12,7 +12,7 @@
 //! left to `tsdb`.
 //!
 //! Files are read through memory maps with every offset and length bounds-checked; damage gives
-//! a typed [`Error`] naming file and offset, never a panic. Every file that is replaced is written
+//! a typed [`BlockError`] naming file and offset, never a panic. Every file that is replaced is written
 //! to `NAME.tmp`, fsynced, renamed and its directory fsynced; blocks are written into `ULID.tmp/`
 //! and renamed into place when complete.
 //!
@@ -58,7 +58,7 @@ pub use compact::{
     exponential_ranges, plan_compaction, remove_block_dir,
 };
 pub use cutter::{CutPolicy, SAMPLES_PER_CHUNK};
-pub use error::{Corruption, Error, Result};
+pub use error::{BlockError, Corruption, Result};
 pub use index::{ChunkMeta, IndexReader, IndexWriter, SeriesRef};
 pub use meta::{
     block_dirs, new_ulid, parse_block_dir_name, read_meta, write_meta, BlockDesc, BlockMeta,

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 pub use ulid::Ulid;
 
-use crate::error::{Error, Result};
+use crate::error::{BlockError, Result};
 use crate::fsutil;
 
 /// Name of the meta file in a block directory.
@@ -145,18 +145,18 @@ impl BlockMeta {
 
     /// Parses `meta.json` text; `path` names the file in errors.
     pub fn from_json(text: &[u8], path: &Path) -> Result<Self> {
-        let meta: BlockMeta = serde_json::from_slice(text).map_err(|e| Error::Meta {
+        let meta: BlockMeta = serde_json::from_slice(text).map_err(|e| BlockError::Meta {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
         if meta.version != META_VERSION {
-            return Err(Error::Meta {
+            return Err(BlockError::Meta {
                 path: path.to_path_buf(),
                 reason: format!("unexpected meta file version {}", meta.version),
             });
         }
         if meta.min_time > meta.max_time {
-            return Err(Error::Meta {
+            return Err(BlockError::Meta {
                 path: path.to_path_buf(),
                 reason: format!(
                     "minTime {} is after maxTime {}: the block's time range is inverted",
@@ -171,7 +171,7 @@ impl BlockMeta {
 /// Reads `dir/meta.json`.
 pub fn read_meta(dir: &Path) -> Result<BlockMeta> {
     let path = dir.join(META_FILENAME);
-    let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let text = std::fs::read(&path).map_err(|e| BlockError::io("read", &path, e))?;
     BlockMeta::from_json(&text, &path)
 }
 
@@ -210,10 +210,10 @@ pub fn parse_block_dir_name(name: &str) -> Option<Ulid> {
 /// The block directories (named by ULID, holding a `meta.json`) directly under `parent`,
 /// sorted by ULID. Temporary directories (`ULID.tmp`, …) are skipped.
 pub fn block_dirs(parent: &Path) -> Result<Vec<PathBuf>> {
-    let rd = std::fs::read_dir(parent).map_err(|e| Error::io("read directory", parent, e))?;
+    let rd = std::fs::read_dir(parent).map_err(|e| BlockError::io("read directory", parent, e))?;
     let mut out = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|e| Error::io("read directory", parent, e))?;
+        let entry = entry.map_err(|e| BlockError::io("read directory", parent, e))?;
         let name = entry.file_name();
         let Some(ulid) = name.to_str().and_then(parse_block_dir_name) else {
             continue;
@@ -250,12 +250,12 @@ mod tests {
         let p = Path::new("x/meta.json");
         assert!(matches!(
             BlockMeta::from_json(b"{", p),
-            Err(Error::Meta { .. })
+            Err(BlockError::Meta { .. })
         ));
         let v2 = br#"{"ulid":"01BKGV7JBM69T2G1BGBGM6KB12","minTime":0,"maxTime":1,"version":2}"#;
         assert!(matches!(
             BlockMeta::from_json(v2, p),
-            Err(Error::Meta { .. })
+            Err(BlockError::Meta { .. })
         ));
     }
 

@@ -8,7 +8,7 @@ use parking_lot::{Mutex, RwLock};
 use tsdb_chunks::{BlockChunkReader, BlockChunkRef, ChunkData};
 use tsdb_labels::Matcher;
 
-use crate::error::{Corruption, Error, Result};
+use crate::error::{BlockError, Corruption, Result};
 use crate::fsutil;
 use crate::index::{ChunkMeta, IndexReader, INDEX_FILENAME};
 use crate::meta::{read_meta, write_meta, BlockMeta};
@@ -48,7 +48,7 @@ impl Block {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if let Some(named) = crate::meta::parse_block_dir_name(name) {
             if named != meta.ulid {
-                return Err(Error::Meta {
+                return Err(BlockError::Meta {
                     path: dir.join(crate::meta::META_FILENAME),
                     reason: format!(
                         "names block {} but its directory is {name}: a copy of another block?",
@@ -196,8 +196,8 @@ impl Block {
     }
 
     /// A corruption error naming the segment file and offset of chunk `r`.
-    pub(crate) fn chunk_error(&self, r: BlockChunkRef, reason: Corruption) -> Error {
-        Error::corrupt(self.segment_path(r), r.offset() as u64, reason)
+    pub(crate) fn chunk_error(&self, r: BlockChunkRef, reason: Corruption) -> BlockError {
+        BlockError::corrupt(self.segment_path(r), r.offset() as u64, reason)
     }
 }
 

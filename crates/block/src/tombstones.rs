@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::encoding::{self, Decbuf, Fault};
-use crate::error::{Corruption, Error, Result};
+use crate::error::{BlockError, Corruption, Result};
 use crate::fsutil;
 
 /// Name of the tombstones file in a block directory.
@@ -227,7 +227,7 @@ pub fn read_tombstones(dir: &Path) -> Result<Tombstones> {
     match std::fs::read(&path) {
         Ok(b) => Tombstones::decode(&b, &path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Tombstones::new()),
-        Err(e) => Err(Error::io("read", &path, e)),
+        Err(e) => Err(BlockError::io("read", &path, e)),
     }
 }
 

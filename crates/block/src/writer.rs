@@ -9,7 +9,7 @@ use tsdb_chunks::{BlockChunkWriter, Encoding, XorIter, DEFAULT_SEGMENT_SIZE};
 use tsdb_labels::Labels;
 
 use crate::cutter::{CutChunk, CutPolicy, Cutter};
-use crate::error::{Error, Result};
+use crate::error::{BlockError, Result};
 use crate::fsutil;
 use crate::index::{ChunkMeta, IndexWriter, INDEX_FILENAME};
 use crate::meta::{new_ulid, write_meta, BlockDesc, BlockMeta, BlockStats, Ulid};
@@ -58,7 +58,7 @@ pub trait SeriesSink {
 /// `for_each_series` must call the sink once per series that may have samples in
 /// `[mint, maxt)`, in ascending label order (`Labels`' `Ord`, Prometheus's order), and pass on
 /// any error the sink returns. Failures of the source itself can be wrapped in
-/// [`Error::Source`].
+/// [`BlockError::Source`].
 pub trait BlockSource {
     /// Feeds every series with samples in `[mint, maxt)` to `sink`, in label order.
     fn for_each_series(&self, mint: i64, maxt: i64, sink: &mut dyn SeriesSink) -> Result<()>;
@@ -144,7 +144,7 @@ impl TmpBlock {
         let dir = parent.join(ulid.to_string());
         let tmp = fsutil::with_suffix(&dir, ".tmp");
         fsutil::remove_dir_if_exists(&tmp)?;
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create directory", &tmp, e))?;
+        std::fs::create_dir_all(&tmp).map_err(|e| BlockError::io("create directory", &tmp, e))?;
         let mut b = TmpBlock {
             tmp,
             dir,
@@ -172,12 +172,13 @@ impl TmpBlock {
         write_tombstones(&self.tmp, &Tombstones::new())?;
         fsutil::sync_dir(&self.tmp)?;
         if self.dir.exists() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(BlockError::InvalidArgument(format!(
                 "block directory {} already exists",
                 self.dir.display()
             )));
         }
-        std::fs::rename(&self.tmp, &self.dir).map_err(|e| Error::io("rename", &self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.dir)
+            .map_err(|e| BlockError::io("rename", &self.tmp, e))?;
         self.done = true;
         if let Some(parent) = self.dir.parent() {
             fsutil::sync_dir(parent)?;
@@ -311,7 +312,7 @@ impl Collector<'_> {
     fn check_order(&mut self, labels: &Labels) -> Result<()> {
         if let Some(prev) = &self.last {
             if labels <= prev {
-                return Err(Error::SeriesOutOfOrder {
+                return Err(BlockError::SeriesOutOfOrder {
                     labels: labels.to_string(),
                     previous: prev.to_string(),
                 });
@@ -330,8 +331,8 @@ impl Collector<'_> {
     }
 }
 
-fn out_of_order(labels: &Labels, t: i64, previous: i64) -> Error {
-    Error::SampleOutOfOrder {
+fn out_of_order(labels: &Labels, t: i64, previous: i64) -> BlockError {
+    BlockError::SampleOutOfOrder {
         labels: labels.to_string(),
         t,
         previous,
@@ -368,7 +369,7 @@ impl SeriesSink for Collector<'_> {
         let mut prev: Option<i64> = None;
         for c in chunks {
             if c.encoding != Encoding::XOR {
-                return Err(Error::InvalidArgument(format!(
+                return Err(BlockError::InvalidArgument(format!(
                     "series {labels}: chunk encoding {} is not supported",
                     c.encoding
                 )));
@@ -395,11 +396,11 @@ impl SeriesSink for Collector<'_> {
                 continue;
             }
             let mut it = XorIter::new(c.data).map_err(|e| {
-                Error::InvalidArgument(format!("series {labels}: source chunk: {e}"))
+                BlockError::InvalidArgument(format!("series {labels}: source chunk: {e}"))
             })?;
             let mut last: Option<i64> = None;
             while it.advance().map_err(|e| {
-                Error::InvalidArgument(format!("series {labels}: source chunk: {e}"))
+                BlockError::InvalidArgument(format!("series {labels}: source chunk: {e}"))
             })? {
                 let (t, v) = it.at();
                 if let Some(p) = last {
@@ -432,14 +433,14 @@ pub fn write_block(
     opts: &WriteOptions,
 ) -> Result<Option<BlockMeta>> {
     if mint >= maxt {
-        return Err(Error::InvalidArgument(format!(
+        return Err(BlockError::InvalidArgument(format!(
             "block range [{mint}, {maxt}) is empty"
         )));
     }
     let ulid = new_ulid();
     let mut tmp = TmpBlock::create(parent, ulid, opts.segment_size)?;
     let Some(mut chunkw) = tmp.chunks.take() else {
-        return Err(Error::InvalidArgument("chunk writer missing".into()));
+        return Err(BlockError::InvalidArgument("chunk writer missing".into()));
     };
     let mut col = Collector {
         em: ChunkEmitter::new(&mut chunkw, opts.cut_policy),

@@ -10,7 +10,7 @@ use common::*;
 use tsdb_block::*;
 use tsdb_labels::{Labels, MatchOp, Matcher};
 
-type Result2 = std::result::Result<BTreeMap<Labels, Vec<(i64, f64)>>, Error>;
+type Result2 = std::result::Result<BTreeMap<Labels, Vec<(i64, f64)>>, BlockError>;
 
 /// Opens and reads everything: every series' samples, every label's values, a matcher query.
 fn read_all(dir: &Path) -> Result2 {
@@ -96,11 +96,12 @@ fn check(fx: &Fixture, file: &str, what: &str) -> bool {
                 "{file} {what}: error names no file of the block: {msg}"
             );
             match &e {
-                Error::Corrupt { path, .. } => assert!(path.starts_with(&fx.work), "{msg}"),
-                Error::Chunks(tsdb_chunks::Error::Corrupt { path, .. }) => {
+                BlockError::Corrupt { path, .. } => assert!(path.starts_with(&fx.work), "{msg}"),
+                BlockError::Chunks(tsdb_chunks::ChunkError::Corrupt { path, .. }) => {
                     assert!(path.starts_with(&fx.work), "{msg}")
                 }
-                Error::Chunks(tsdb_chunks::Error::UnknownFile { .. }) | Error::Meta { .. } => {}
+                BlockError::Chunks(tsdb_chunks::ChunkError::UnknownFile { .. })
+                | BlockError::Meta { .. } => {}
                 other => panic!("{file} {what}: unexpected error {other}"),
             }
         }
@@ -160,7 +161,7 @@ fn damaged_chunks_give_typed_errors() {
     std::fs::write(fx.work.join("chunks/000001"), &b).unwrap();
     let e = read_all(&fx.work).unwrap_err();
     match e {
-        Error::Chunks(tsdb_chunks::Error::Corrupt { path, offset, .. }) => {
+        BlockError::Chunks(tsdb_chunks::ChunkError::Corrupt { path, offset, .. }) => {
             assert!(path.ends_with("chunks/000001"));
             assert!(offset <= 100);
         }
@@ -174,7 +175,7 @@ fn damaged_tombstones_give_typed_errors() {
     assert_eq!(damage_file(&fx, "tombstones", 1, 1), Vec::<usize>::new());
     std::fs::write(fx.work.join("tombstones"), b"garbage!!").unwrap();
     match Block::open(&fx.work).unwrap_err() {
-        Error::Corrupt {
+        BlockError::Corrupt {
             path,
             offset,
             reason,
@@ -193,7 +194,10 @@ fn damaged_meta_gives_typed_errors() {
     let orig = std::fs::read(fx.good.join("meta.json")).unwrap();
     for n in (0..orig.len()).step_by(7) {
         std::fs::write(fx.work.join("meta.json"), &orig[..n]).unwrap();
-        assert!(matches!(Block::open(&fx.work), Err(Error::Meta { .. })));
+        assert!(matches!(
+            Block::open(&fx.work),
+            Err(BlockError::Meta { .. })
+        ));
     }
 }
 
@@ -205,7 +209,7 @@ fn index_errors_name_file_and_offset() {
     b[0] = 0;
     std::fs::write(fx.work.join("index"), &b).unwrap();
     match Block::open(&fx.work).unwrap_err() {
-        Error::Corrupt {
+        BlockError::Corrupt {
             path,
             offset: 0,
             reason: Corruption::BadMagic { .. },
@@ -227,7 +231,7 @@ fn index_errors_name_file_and_offset() {
         .find_map(|s| s.err())
         .expect("an error");
     match err {
-        Error::Corrupt {
+        BlockError::Corrupt {
             path,
             offset,
             reason: Corruption::Checksum { .. },

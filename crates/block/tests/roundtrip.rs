@@ -194,7 +194,7 @@ fn out_of_order_sources_are_rejected_and_leave_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let err = write_block(dir.path(), &Bad, 0, 10, &WriteOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::SeriesOutOfOrder { .. }), "{err}");
+    assert!(matches!(err, BlockError::SeriesOutOfOrder { .. }), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
     struct BadSamples;
@@ -205,7 +205,7 @@ fn out_of_order_sources_are_rejected_and_leave_nothing() {
         }
     }
     let err = write_block(dir.path(), &BadSamples, 0, 10, &WriteOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::SampleOutOfOrder { .. }), "{err}");
+    assert!(matches!(err, BlockError::SampleOutOfOrder { .. }), "{err}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::encoding::Encoding;
-use crate::error::{Corruption, Error, Result};
+use crate::error::{ChunkError, Corruption, Result};
 use crate::files::{self, HEADER_SIZE};
 use crate::varint::{self, Uvarint};
 use crate::xor::XorChunk;
@@ -87,14 +87,14 @@ impl BlockChunkWriter {
     pub fn with_segment_size(dir: impl AsRef<Path>, segment_size: u64) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if segment_size <= HEADER_SIZE as u64 || segment_size > u32::MAX as u64 {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: dir,
                 reason: format!("segment size {segment_size} outside 9..=4294967295"),
             });
         }
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| ChunkError::io("create directory", &dir, e))?;
         if let Some((_, p)) = files::list_sequence_files(&dir)?.first() {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: dir.clone(),
                 reason: format!("already holds segment file {}", p.display()),
             });
@@ -111,7 +111,7 @@ impl BlockChunkWriter {
     /// segment is left or [`BlockChunkWriter::finish`] is called.
     pub fn write_chunk(&mut self, encoding: Encoding, data: &[u8]) -> Result<BlockChunkRef> {
         let Ok(len32) = u32::try_from(data.len()) else {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: self.dir.clone(),
                 reason: format!("chunk of {} bytes is too large", data.len()),
             });
@@ -176,7 +176,7 @@ fn append_chunk(
     len32: u32,
 ) -> Result<BlockChunkRef> {
     let Ok(offset) = u32::try_from(seg.offset) else {
-        return Err(Error::InvalidArgument {
+        return Err(ChunkError::InvalidArgument {
             path: seg.path.clone(),
             reason: format!("offset {} does not fit a chunk reference", seg.offset),
         });
@@ -189,7 +189,7 @@ fn append_chunk(
         .and_then(|()| w.write_all(&[encoding.0]))
         .and_then(|()| w.write_all(data))
         .and_then(|()| w.write_all(&crc.to_be_bytes()))
-        .map_err(|e| Error::io("write", &seg.path, e))?;
+        .map_err(|e| ChunkError::io("write", &seg.path, e))?;
     seg.offset += (n + 1 + data.len() + 4) as u64;
     Ok(BlockChunkRef::new(seg.index, offset))
 }
@@ -200,8 +200,8 @@ fn finish_segment(seg: Segment) -> Result<()> {
     let f = seg
         .out
         .into_inner()
-        .map_err(|e| Error::io("flush", &path, e.into_error()))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &path, e))
+        .map_err(|e| ChunkError::io("flush", &path, e.into_error()))?;
+    f.sync_all().map_err(|e| ChunkError::io("fsync", &path, e))
 }
 
 struct MappedSegment {
@@ -211,7 +211,7 @@ struct MappedSegment {
 
 /// Reads the segment files of one block's `chunks/` directory through memory maps.
 ///
-/// Every chunk handed out has had its CRC checked; damage is an [`Error::Corrupt`] naming file and
+/// Every chunk handed out has had its CRC checked; damage is an [`ChunkError::Corrupt`] naming file and
 /// offset. Chunk bytes borrow from the maps and live as long as the reader.
 pub struct BlockChunkReader {
     dir: PathBuf,
@@ -230,7 +230,7 @@ impl BlockChunkReader {
             segments.push(MappedSegment { path, map });
         }
         if segments.len() > u32::MAX as usize {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: dir,
                 reason: "too many segment files".into(),
             });
@@ -251,7 +251,7 @@ impl BlockChunkReader {
     /// The chunk at `r`, CRC checked.
     pub fn chunk(&self, r: BlockChunkRef) -> Result<ChunkData<'_>> {
         let Some(seg) = self.segments.get(r.segment() as usize) else {
-            return Err(Error::UnknownFile {
+            return Err(ChunkError::UnknownFile {
                 dir: self.dir.clone(),
                 chunk_ref: r.0,
                 file: r.segment() as u64,
@@ -259,7 +259,7 @@ impl BlockChunkReader {
         };
         parse_chunk(&seg.map, r.offset() as usize)
             .map(|(c, _)| c)
-            .map_err(|reason| Error::corrupt(&seg.path, r.offset() as u64, reason))
+            .map_err(|reason| ChunkError::corrupt(&seg.path, r.offset() as u64, reason))
     }
 
     /// Every chunk of every segment, in file order, with its reference. Ends after the first
@@ -346,7 +346,7 @@ impl<'a> Iterator for BlockChunkIter<'a> {
                         Ok(off) => Ok((BlockChunkRef::new(self.segment as u32, off), chunk)),
                         Err(_) => {
                             self.failed = true;
-                            Err(Error::corrupt(
+                            Err(ChunkError::corrupt(
                                 &seg.path,
                                 at as u64,
                                 Corruption::OffsetOverflow,
@@ -356,7 +356,7 @@ impl<'a> Iterator for BlockChunkIter<'a> {
                 }
                 Err(reason) => {
                     self.failed = true;
-                    Err(Error::corrupt(&seg.path, at as u64, reason))
+                    Err(ChunkError::corrupt(&seg.path, at as u64, reason))
                 }
             });
         }

@@ -1,6 +1,6 @@
 //! Error types of the crate.
 //!
-//! Two families: [`DecodeError`] for chunk bytes held in memory (no file involved), and [`Error`] for
+//! Two families: [`DecodeError`] for chunk bytes held in memory (no file involved), and [`ChunkError`] for
 //! everything that touches files, which always names the file and, for damage, the byte offset.
 
 use std::io;
@@ -99,7 +99,7 @@ pub enum Corruption {
 
 /// Errors of chunk file writers and readers. Every variant names the file (or directory) concerned.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum ChunkError {
     /// An operating-system call failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -157,9 +157,9 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl ChunkError {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
+        ChunkError::Io {
             op,
             path: path.into(),
             source,
@@ -167,7 +167,7 @@ impl Error {
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: Corruption) -> Self {
-        Error::Corrupt {
+        ChunkError::Corrupt {
             path: path.into(),
             offset,
             reason,
@@ -176,4 +176,4 @@ impl Error {
 }
 
 /// Result type of the file-level APIs.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = ChunkError> = std::result::Result<T, E>;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions};
 
-use crate::error::{Corruption, Error, Result};
+use crate::error::{ChunkError, Corruption, Result};
 
 /// Size of the file header: 4-byte magic, 1-byte version, 3 bytes of padding.
 pub(crate) const HEADER_SIZE: usize = 8;
@@ -21,10 +21,10 @@ pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
 
 /// Files of `dir` whose names are decimal numbers, sorted by number.
 pub(crate) fn list_sequence_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let rd = fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, e))?;
+    let rd = fs::read_dir(dir).map_err(|e| ChunkError::io("read directory", dir, e))?;
     let mut out = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|e| Error::io("read directory", dir, e))?;
+        let entry = entry.map_err(|e| ChunkError::io("read directory", dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
@@ -50,7 +50,7 @@ pub(crate) fn header(magic: u32) -> [u8; HEADER_SIZE] {
 /// Checks the header of file `path` whose contents are `bytes`.
 pub(crate) fn check_header(path: &Path, bytes: &[u8], magic: u32) -> Result<()> {
     let Some(h) = bytes.first_chunk::<HEADER_SIZE>() else {
-        return Err(Error::corrupt(
+        return Err(ChunkError::corrupt(
             path,
             0,
             Corruption::ShortHeader {
@@ -60,7 +60,7 @@ pub(crate) fn check_header(path: &Path, bytes: &[u8], magic: u32) -> Result<()> 
     };
     let found = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
     if found != magic {
-        return Err(Error::corrupt(
+        return Err(ChunkError::corrupt(
             path,
             0,
             Corruption::BadMagic {
@@ -70,16 +70,16 @@ pub(crate) fn check_header(path: &Path, bytes: &[u8], magic: u32) -> Result<()> 
         ));
     }
     if h[4] != FORMAT_V1 {
-        return Err(Error::corrupt(path, 4, Corruption::BadVersion(h[4])));
+        return Err(ChunkError::corrupt(path, 4, Corruption::BadVersion(h[4])));
     }
     Ok(())
 }
 
 /// Fsyncs a directory so that file creations, renames and removals in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
+    let d = File::open(dir).map_err(|e| ChunkError::io("open directory", dir, e))?;
     d.sync_all()
-        .map_err(|e| Error::io("fsync directory", dir, e))
+        .map_err(|e| ChunkError::io("fsync directory", dir, e))
 }
 
 /// Creates `dir/NNNNNN` holding only the header: written to `NNNNNN.tmp`, fsynced, renamed into
@@ -92,19 +92,19 @@ pub(crate) fn create_segment(dir: &Path, seq: u64, magic: u32) -> Result<(PathBu
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(|e| Error::io("create", &tmp, e))?;
+        .map_err(|e| ChunkError::io("create", &tmp, e))?;
     f.write_all(&header(magic))
-        .map_err(|e| Error::io("write header", &tmp, e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
+        .map_err(|e| ChunkError::io("write header", &tmp, e))?;
+    f.sync_all().map_err(|e| ChunkError::io("fsync", &tmp, e))?;
     drop(f);
-    fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| ChunkError::io("rename", &tmp, e))?;
     sync_dir(dir)?;
     // Readable too: head chunk files map the file being written.
     let f = OpenOptions::new()
         .read(true)
         .append(true)
         .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
+        .map_err(|e| ChunkError::io("open", &path, e))?;
     Ok((path, f))
 }
 
@@ -114,21 +114,28 @@ pub(crate) fn map(path: &Path, file: &File, len: usize) -> Result<Mmap> {
     // SAFETY: chunk files are only ever appended to (or, during repair, truncated past every byte
     // that is still read), by this process; bytes that readers look at are not modified after
     // they have been written. Callers bound every access by the written length.
-    unsafe { MmapOptions::new().len(len).map(file) }.map_err(|e| Error::io("mmap", path, e))
+    unsafe { MmapOptions::new().len(len).map(file) }.map_err(|e| ChunkError::io("mmap", path, e))
 }
 
 /// Opens `path` read-only and maps the whole file. Returns the map and the file length.
 pub(crate) fn map_whole(path: &Path) -> Result<(Mmap, u64)> {
-    let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let len = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let f = File::open(path).map_err(|e| ChunkError::io("open", path, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| ChunkError::io("stat", path, e))?
+        .len();
     let Ok(len_usize) = usize::try_from(len) else {
-        return Err(Error::InvalidArgument {
+        return Err(ChunkError::InvalidArgument {
             path: path.to_path_buf(),
             reason: format!("file of {len} bytes cannot be mapped"),
         });
     };
     if len_usize < HEADER_SIZE {
-        return Err(Error::corrupt(path, 0, Corruption::ShortHeader { len }));
+        return Err(ChunkError::corrupt(
+            path,
+            0,
+            Corruption::ShortHeader { len },
+        ));
     }
     Ok((map(path, &f, len_usize)?, len))
 }

@@ -21,7 +21,7 @@ use memmap2::Mmap;
 use parking_lot::{Mutex, RwLock};
 
 use crate::encoding::Encoding;
-use crate::error::{Corruption, Error, Result};
+use crate::error::{ChunkError, Corruption, Result};
 use crate::files::{self, HEADER_SIZE};
 use crate::varint::{self, Uvarint};
 use crate::xor::XorChunk;
@@ -228,7 +228,7 @@ impl HeadChunkFiles {
     pub fn open(dir: impl AsRef<Path>, opts: HeadFilesOptions) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if opts.max_file_size <= HEADER_SIZE as u64 || opts.max_file_size > u32::MAX as u64 {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: dir,
                 reason: format!(
                     "max file size {} outside 9..=4294967295",
@@ -237,12 +237,12 @@ impl HeadChunkFiles {
             });
         }
         if !opts.read_only {
-            fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+            fs::create_dir_all(&dir).map_err(|e| ChunkError::io("create directory", &dir, e))?;
         }
         let list = files::list_sequence_files(&dir)?;
         for pair in list.windows(2) {
             if pair[1].0 != pair[0].0 + 1 {
-                return Err(Error::NotSequential {
+                return Err(ChunkError::NotSequential {
                     dir,
                     prev: pair[0].0,
                     next: pair[1].0,
@@ -253,7 +253,7 @@ impl HeadChunkFiles {
         let mut bad_headers = BTreeMap::new();
         for (seq, path) in &list {
             let Ok(seq32) = u32::try_from(*seq) else {
-                return Err(Error::InvalidArgument {
+                return Err(ChunkError::InvalidArgument {
                     path: path.clone(),
                     reason: "file sequence number does not fit 32 bits".into(),
                 });
@@ -263,9 +263,9 @@ impl HeadChunkFiles {
             });
             let (m, len) = match mapped {
                 Ok(x) => x,
-                Err(Error::Corrupt { reason, .. }) => {
+                Err(ChunkError::Corrupt { reason, .. }) => {
                     let len = fs::metadata(path)
-                        .map_err(|e| Error::io("stat", path, e))?
+                        .map_err(|e| ChunkError::io("stat", path, e))?
                         .len();
                     bad_headers.insert(
                         seq32,
@@ -333,13 +333,13 @@ impl HeadChunkFiles {
     ) -> Result<HeadChunkRef> {
         self.refuse_read_only()?;
         if series_ref == 0 {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: self.dir.clone(),
                 reason: "series ref 0 is reserved".into(),
             });
         }
         let Ok(len32) = u32::try_from(data.len()) else {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: self.dir.clone(),
                 reason: format!("chunk of {} bytes is too large", data.len()),
             });
@@ -359,7 +359,7 @@ impl HeadChunkFiles {
         let mut guard = self.writer.lock();
         let w = &mut *guard;
         if w.closed {
-            return Err(Error::Closed {
+            return Err(ChunkError::Closed {
                 dir: self.dir.clone(),
             });
         }
@@ -379,7 +379,7 @@ impl HeadChunkFiles {
             }
         };
         let Ok(offset) = u32::try_from(cur.offset) else {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: cur.path.clone(),
                 reason: format!("offset {} does not fit a chunk reference", cur.offset),
             });
@@ -414,7 +414,7 @@ impl HeadChunkFiles {
             self.flush_current(old)?;
             old.file
                 .sync_all()
-                .map_err(|e| Error::io("fsync", &old.path, e))?;
+                .map_err(|e| ChunkError::io("fsync", &old.path, e))?;
             if let Some(f) = self.files.write().get_mut(&old.seq) {
                 f.maxt = Some(old.maxt);
             }
@@ -422,7 +422,7 @@ impl HeadChunkFiles {
         w.cur = None;
         let seq = w.next_seq;
         let Ok(seq32) = u32::try_from(seq) else {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: self.dir.clone(),
                 reason: "file sequence numbers exhausted".into(),
             });
@@ -460,7 +460,7 @@ impl HeadChunkFiles {
         if let Err(e) = cur.file.write_all(&cur.pending) {
             // Drop whatever part got written, so a retry appends at the right offset.
             let _ = cur.file.set_len(cur.flushed);
-            return Err(Error::io("write", &cur.path, e));
+            return Err(ChunkError::io("write", &cur.path, e));
         }
         cur.flushed += cur.pending.len() as u64;
         cur.pending.clear();
@@ -493,7 +493,7 @@ impl HeadChunkFiles {
                 self.flush_current(cur)?;
                 cur.file
                     .sync_all()
-                    .map_err(|e| Error::io("fsync", &cur.path, e))
+                    .map_err(|e| ChunkError::io("fsync", &cur.path, e))
             }
             None => Ok(()),
         }
@@ -506,22 +506,22 @@ impl HeadChunkFiles {
 
     /// Reads the chunk at `r`, checking its CRC.
     ///
-    /// Errors: [`Error::UnknownFile`] if the file does not exist (deleted or never written),
-    /// [`Error::Corrupt`] if the bytes there are damaged or `r` points past the written data,
-    /// [`Error::Closed`] after [`HeadChunkFiles::close`].
+    /// Errors: [`ChunkError::UnknownFile`] if the file does not exist (deleted or never written),
+    /// [`ChunkError::Corrupt`] if the bytes there are damaged or `r` points past the written data,
+    /// [`ChunkError::Closed`] after [`HeadChunkFiles::close`].
     pub fn chunk(&self, r: HeadChunkRef) -> Result<HeadChunk> {
         let off = r.offset() as usize;
         let mut last_readable = 0;
         for _ in 0..2 {
             if self.closed.load(Ordering::Acquire) {
-                return Err(Error::Closed {
+                return Err(ChunkError::Closed {
                     dir: self.dir.clone(),
                 });
             }
             {
                 let files = self.files.read();
                 let Some(f) = files.get(&r.seq()) else {
-                    return Err(Error::UnknownFile {
+                    return Err(ChunkError::UnknownFile {
                         dir: self.dir.clone(),
                         chunk_ref: r.0,
                         file: r.seq() as u64,
@@ -530,7 +530,7 @@ impl HeadChunkFiles {
                 if off < f.readable {
                     let bytes = f.map.get(..f.readable).unwrap_or(&[]);
                     let rec = parse_at(bytes, off, true)
-                        .map_err(|reason| Error::corrupt(&f.path, off as u64, reason))?;
+                        .map_err(|reason| ChunkError::corrupt(&f.path, off as u64, reason))?;
                     return Ok(HeadChunk {
                         series_ref: rec.series_ref,
                         mint: rec.mint,
@@ -547,7 +547,7 @@ impl HeadChunkFiles {
                 if cur.seq == r.seq() && off as u64 >= cur.flushed && (off as u64) < cur.offset {
                     let local = off - cur.flushed as usize;
                     let rec = parse_at(&cur.pending, local, false)
-                        .map_err(|reason| Error::corrupt(&cur.path, off as u64, reason))?;
+                        .map_err(|reason| ChunkError::corrupt(&cur.path, off as u64, reason))?;
                     return Ok(HeadChunk {
                         series_ref: rec.series_ref,
                         mint: rec.mint,
@@ -558,7 +558,7 @@ impl HeadChunkFiles {
                 }
             }
         }
-        Err(Error::corrupt(
+        Err(ChunkError::corrupt(
             files::segment_path(&self.dir, r.seq() as u64),
             off as u64,
             Corruption::Truncated {
@@ -584,12 +584,12 @@ impl HeadChunkFiles {
     {
         let mut w = self.writer.lock();
         if w.closed {
-            return Err(Error::Closed {
+            return Err(ChunkError::Closed {
                 dir: self.dir.clone(),
             });
         }
         if w.wrote {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: self.dir.clone(),
                 reason: "replay must run before the first write".into(),
             });
@@ -663,7 +663,7 @@ impl HeadChunkFiles {
         };
         if !self.opts.read_only {
             for p in std::iter::once(&bad.path).chain(&later) {
-                fs::remove_file(p).map_err(|e| Error::io("remove", p, e))?;
+                fs::remove_file(p).map_err(|e| ChunkError::io("remove", p, e))?;
             }
             files::sync_dir(&self.dir)?;
             w.next_seq = seq as u64;
@@ -721,7 +721,7 @@ impl HeadChunkFiles {
 
     fn refuse_read_only(&self) -> Result<()> {
         if self.opts.read_only {
-            return Err(Error::InvalidArgument {
+            return Err(ChunkError::InvalidArgument {
                 path: self.dir.clone(),
                 reason: "head chunk files are open read-only".into(),
             });
@@ -742,10 +742,11 @@ impl HeadChunkFiles {
         let f = OpenOptions::new()
             .write(true)
             .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
+            .map_err(|e| ChunkError::io("open", &path, e))?;
         f.set_len(at as u64)
-            .map_err(|e| Error::io("truncate", &path, e))?;
-        f.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
+            .map_err(|e| ChunkError::io("truncate", &path, e))?;
+        f.sync_all()
+            .map_err(|e| ChunkError::io("fsync", &path, e))?;
         let later: Vec<(u32, PathBuf)> = {
             let mut files = self.files.write();
             if let Some(m) = files.get_mut(&seq) {
@@ -761,7 +762,7 @@ impl HeadChunkFiles {
             later
         };
         for (_, p) in &later {
-            fs::remove_file(p).map_err(|e| Error::io("remove", p, e))?;
+            fs::remove_file(p).map_err(|e| ChunkError::io("remove", p, e))?;
         }
         files::sync_dir(&self.dir)?;
         w.next_seq = seq as u64 + 1;
@@ -779,12 +780,12 @@ impl HeadChunkFiles {
     /// returns how many were deleted. Files are deleted in order, stopping at the first one that
     /// must stay, so the remaining numbers stay consecutive; the file being written is never
     /// deleted, but if it holds chunks the next write starts a new file so that it can be later.
-    /// References into deleted files become [`Error::UnknownFile`].
+    /// References into deleted files become [`ChunkError::UnknownFile`].
     pub fn truncate_before(&self, mint: i64) -> Result<usize> {
         self.refuse_read_only()?;
         let mut w = self.writer.lock();
         if w.closed {
-            return Err(Error::Closed {
+            return Err(ChunkError::Closed {
                 dir: self.dir.clone(),
             });
         }
@@ -829,7 +830,7 @@ impl HeadChunkFiles {
                 .collect()
         };
         for p in &removed {
-            fs::remove_file(p).map_err(|e| Error::io("remove", p, e))?;
+            fs::remove_file(p).map_err(|e| ChunkError::io("remove", p, e))?;
         }
         if !removed.is_empty() {
             files::sync_dir(&self.dir)?;
@@ -838,7 +839,7 @@ impl HeadChunkFiles {
     }
 
     /// Flushes and fsyncs the current file and releases all maps. Later calls of any method
-    /// return [`Error::Closed`] (a second `close` is a no-op).
+    /// return [`ChunkError::Closed`] (a second `close` is a no-op).
     pub fn close(&self) -> Result<()> {
         let mut w = self.writer.lock();
         if w.closed {
@@ -850,7 +851,7 @@ impl HeadChunkFiles {
             Some(cur) => self.flush_current(cur).and_then(|()| {
                 cur.file
                     .sync_all()
-                    .map_err(|e| Error::io("fsync", &cur.path, e))
+                    .map_err(|e| ChunkError::io("fsync", &cur.path, e))
             }),
             None => Ok(()),
         };

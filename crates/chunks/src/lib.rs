@@ -27,7 +27,7 @@ pub use block_files::{
     BLOCK_CHUNKS_MAGIC, DEFAULT_SEGMENT_SIZE,
 };
 pub use encoding::Encoding;
-pub use error::{ChunkFull, Corruption, DecodeError, Error, Result};
+pub use error::{ChunkError, ChunkFull, Corruption, DecodeError, Result};
 pub use head_files::{
     Damage, HeadChunk, HeadChunkFiles, HeadChunkRef, HeadFilesOptions, ReplayReport, ReplayedChunk,
     DEFAULT_HEAD_FILE_SIZE, DEFAULT_WRITE_BUFFER_SIZE, HEAD_CHUNKS_MAGIC,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use tsdb_chunks::{
-    BlockChunkReader, BlockChunkRef, BlockChunkWriter, Corruption, Encoding, Error, XorChunk,
+    BlockChunkReader, BlockChunkRef, BlockChunkWriter, ChunkError, Corruption, Encoding, XorChunk,
 };
 
 fn sample_chunk(seed: u64, n: usize) -> Vec<u8> {
@@ -119,7 +119,7 @@ fn no_chunks_no_files_and_existing_segments_refused() {
     write_all(&dir, 1 << 20, &[vec![0, 0]]);
     assert!(matches!(
         BlockChunkWriter::create(&dir),
-        Err(Error::InvalidArgument { .. })
+        Err(ChunkError::InvalidArgument { .. })
     ));
 }
 
@@ -131,11 +131,11 @@ fn bad_headers_and_refs_are_typed_errors() {
     let r = BlockChunkReader::open(&dir).unwrap();
     assert!(matches!(
         r.chunk(BlockChunkRef::new(1, 8)),
-        Err(Error::UnknownFile { file: 1, .. })
+        Err(ChunkError::UnknownFile { file: 1, .. })
     ));
     assert!(matches!(
         r.chunk(BlockChunkRef::new(0, 3)),
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             reason: Corruption::InsideHeader,
             offset: 3,
             ..
@@ -143,7 +143,7 @@ fn bad_headers_and_refs_are_typed_errors() {
     ));
     assert!(matches!(
         r.chunk(BlockChunkRef::new(0, 1 << 20)),
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             reason: Corruption::Truncated { .. },
             ..
         })
@@ -156,7 +156,7 @@ fn bad_headers_and_refs_are_typed_errors() {
     b[0] ^= 1;
     std::fs::write(&file, &b).unwrap();
     match BlockChunkReader::open(&dir) {
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             path,
             offset: 0,
             reason: Corruption::BadMagic { .. },
@@ -168,7 +168,7 @@ fn bad_headers_and_refs_are_typed_errors() {
     std::fs::write(&file, [0x85, 0xbd, 0x40]).unwrap();
     assert!(matches!(
         BlockChunkReader::open(&dir),
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             reason: Corruption::ShortHeader { len: 3 },
             ..
         })
@@ -178,7 +178,7 @@ fn bad_headers_and_refs_are_typed_errors() {
     std::fs::write(&file, &b).unwrap();
     assert!(matches!(
         BlockChunkReader::open(&dir),
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             reason: Corruption::BadVersion(2),
             offset: 4,
             ..
@@ -203,7 +203,7 @@ fn flipped_byte_gives_checksum_error_naming_file_and_offset() {
     let err = r.chunk(refs[1]).unwrap_err();
     let msg = err.to_string();
     match err {
-        Error::Corrupt {
+        ChunkError::Corrupt {
             path,
             offset,
             reason: Corruption::Checksum { .. },
@@ -260,7 +260,7 @@ proptest! {
         for item in reader.iter() {
             match item {
                 Ok((r, got)) => prop_assert_eq!(Some(&got.data.to_vec()), original(r)),
-                Err(e) => prop_assert!(matches!(e, Error::Corrupt { .. }), "{:?}", e),
+                Err(e) => prop_assert!(matches!(e, ChunkError::Corrupt { .. }), "{:?}", e),
             }
         }
         for item in reader.iter().flatten() {

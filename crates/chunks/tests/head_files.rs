@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use tsdb_chunks::{
-    Corruption, Encoding, Error, HeadChunkFiles, HeadChunkRef, HeadFilesOptions, XorChunk,
+    ChunkError, Corruption, Encoding, HeadChunkFiles, HeadChunkRef, HeadFilesOptions, XorChunk,
 };
 
 fn opts(max_file_size: u64, write_buffer_size: usize) -> HeadFilesOptions {
@@ -130,10 +130,13 @@ fn reads_pending_and_flushed_chunks_across_cuts() {
     h.flush().unwrap();
     check_reads(&h, &written);
     h.close().unwrap();
-    assert!(matches!(h.chunk(written[0].r), Err(Error::Closed { .. })));
+    assert!(matches!(
+        h.chunk(written[0].r),
+        Err(ChunkError::Closed { .. })
+    ));
     assert!(matches!(
         h.write_chunk(1, 0, 0, Encoding::XOR, &[0, 0]),
-        Err(Error::Closed { .. })
+        Err(ChunkError::Closed { .. })
     ));
     for name in files_in(tmp.path()) {
         let len = std::fs::metadata(tmp.path().join(&name)).unwrap().len();
@@ -162,7 +165,7 @@ fn replay_after_reopen_sees_everything_in_order_then_writes_go_to_a_new_file() {
     check_reads(&h, &more);
     assert!(matches!(
         h.replay(|_| {}),
-        Err(Error::InvalidArgument { .. })
+        Err(ChunkError::InvalidArgument { .. })
     ));
 }
 
@@ -197,7 +200,7 @@ fn torn_tail_stops_replay_cleanly_and_is_repaired() {
     assert!(len > last.offset() as u64 + 20);
     assert!(matches!(
         h.chunk(last),
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             reason: Corruption::Truncated { .. },
             ..
         })
@@ -228,7 +231,7 @@ fn damage_in_a_middle_file_drops_later_files() {
 
     let h = HeadChunkFiles::open(tmp.path(), opts(1024, 0)).unwrap();
     match h.chunk(victim.r) {
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             path: p,
             offset,
             reason: Corruption::Checksum { .. },
@@ -281,7 +284,7 @@ fn truncate_deletes_old_files_in_order_and_cuts_the_current_one() {
                 assert!(w.r.seq() >= 4);
                 assert_eq!(c.data(), &w.data[..]);
             }
-            Err(Error::UnknownFile { file, .. }) => assert!(file < 4),
+            Err(ChunkError::UnknownFile { file, .. }) => assert!(file < 4),
             Err(e) => panic!("{e}"),
         }
     }
@@ -331,7 +334,7 @@ fn open_checks_directory() {
     std::fs::remove_file(tmp.path().join("000002")).unwrap();
     assert!(matches!(
         HeadChunkFiles::open(tmp.path(), opts(512, 0)),
-        Err(Error::NotSequential {
+        Err(ChunkError::NotSequential {
             prev: 1,
             next: 3,
             ..
@@ -363,7 +366,7 @@ fn open_checks_directory() {
     drop(h);
     assert!(matches!(
         HeadChunkFiles::open(tmp.path(), opts(8, 0)),
-        Err(Error::InvalidArgument { .. })
+        Err(ChunkError::InvalidArgument { .. })
     ));
 }
 
@@ -373,16 +376,16 @@ fn series_ref_zero_and_unknown_refs_are_refused() {
     let h = HeadChunkFiles::open(tmp.path(), HeadFilesOptions::default()).unwrap();
     assert!(matches!(
         h.write_chunk(0, 1, 2, Encoding::XOR, &[0, 0]),
-        Err(Error::InvalidArgument { .. })
+        Err(ChunkError::InvalidArgument { .. })
     ));
     assert!(matches!(
         h.chunk(HeadChunkRef::new(7, 8)),
-        Err(Error::UnknownFile { file: 7, .. })
+        Err(ChunkError::UnknownFile { file: 7, .. })
     ));
     let w = write_many(&h, 1, 1);
     assert!(matches!(
         h.chunk(HeadChunkRef::new(1, 4)),
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             reason: Corruption::InsideHeader,
             ..
         })
@@ -390,7 +393,7 @@ fn series_ref_zero_and_unknown_refs_are_refused() {
     assert!(h.chunk(HeadChunkRef::new(1, w[0].r.offset() + 1)).is_err());
     assert!(matches!(
         h.chunk(HeadChunkRef::new(1, 100_000)),
-        Err(Error::Corrupt {
+        Err(ChunkError::Corrupt {
             reason: Corruption::Truncated { .. },
             ..
         })

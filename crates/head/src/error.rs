@@ -78,7 +78,7 @@ pub enum HeadError {
     Wal(#[from] tsdb_wal::WalError),
     /// Head chunk files failed.
     #[error(transparent)]
-    Chunks(#[from] tsdb_chunks::Error),
+    Chunks(#[from] tsdb_chunks::ChunkError),
     /// A chunk of a series could not be decoded.
     #[error("series {labels}: chunk {mint}..{maxt}: {reason}")]
     BadChunk {

@@ -279,7 +279,8 @@ impl Head {
             self.series
                 .get_or_create(hash, labels, true, || r, |s| self.register(s));
         if created {
-            self.postings.write().add(s.sref, &s.labels);
+            // Sorted once when replay ends (`finish_replayed_postings`).
+            self.postings.write().add_unordered(s.sref, &s.labels);
             Counters::add(&self.counters.series_created, 1);
         }
         // Every reference the WAL used is taken, also one mapped to an older series with the same labels:
@@ -287,6 +288,11 @@ impl Head {
         self.next_ref
             .fetch_max(r.saturating_add(1), Ordering::AcqRel);
         (s, created)
+    }
+
+    /// Puts the postings of replayed series in order (see [`create_replayed`](Self::create_replayed)).
+    pub(crate) fn finish_replayed_postings(&self) {
+        self.postings.write().ensure_order();
     }
 
     /// The time of the oldest sample at or after `t`, by chunk: the start of the first chunk that ends at or

@@ -27,6 +27,40 @@ fn insert_sorted(v: &mut Vec<SeriesRef>, r: SeriesRef) {
 }
 
 impl MemPostings {
+    /// Adds a series in no particular order of references: lists are appended to and sorted once by
+    /// [`ensure_order`](Self::ensure_order), which must run before the next read. Replay adds series in
+    /// the order the WAL logged them (from many appenders, or a checkpoint in map order): sorting each
+    /// list on every insert would make replay quadratic in the number of series.
+    pub fn add_unordered(&mut self, r: SeriesRef, labels: &Labels) {
+        for (n, v) in labels.iter() {
+            let values = match self.by_label.get_mut(n) {
+                Some(m) => m,
+                None => self.by_label.entry(n.into()).or_default(),
+            };
+            match values.get_mut(v) {
+                Some(list) => list.push(r),
+                None => {
+                    values.insert(v.into(), vec![r]);
+                }
+            }
+        }
+        self.all.push(r);
+    }
+
+    /// Sorts every list and drops repeated references (after [`add_unordered`](Self::add_unordered)).
+    pub fn ensure_order(&mut self) {
+        fn fix(v: &mut Vec<SeriesRef>) {
+            if !v.windows(2).all(|w| w[0] < w[1]) {
+                v.sort_unstable();
+                v.dedup();
+            }
+        }
+        fix(&mut self.all);
+        for values in self.by_label.values_mut() {
+            values.values_mut().for_each(fix);
+        }
+    }
+
     pub fn add(&mut self, r: SeriesRef, labels: &Labels) {
         for (n, v) in labels.iter() {
             let values = match self.by_label.get_mut(n) {
@@ -114,5 +148,36 @@ impl PostingsSource for MemPostings {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unordered_adds_sorted_once_equal_ordered_adds() {
+        let series: Vec<(SeriesRef, Labels)> = [7u64, 3, 9, 1, 3, 8]
+            .iter()
+            .map(|&r| {
+                let job = if r % 2 == 0 { "a" } else { "b" };
+                (r, Labels::new([("__name__", "up"), ("job", job)]).unwrap())
+            })
+            .collect();
+        let mut ordered = MemPostings::default();
+        let mut unordered = MemPostings::default();
+        for (r, l) in &series {
+            ordered.add(*r, l);
+            unordered.add_unordered(*r, l);
+        }
+        unordered.ensure_order();
+        for ms in [
+            vec![],
+            vec![Matcher::equal("job", "a")],
+            vec![Matcher::equal("__name__", "up")],
+        ] {
+            assert_eq!(unordered.select(&ms), ordered.select(&ms), "{ms:?}");
+        }
+        assert_eq!(ordered.select(&[]), vec![1, 3, 7, 8, 9]);
     }
 }

@@ -214,6 +214,7 @@ pub(crate) fn replay(
                 .map(|h| h.join().unwrap_or_default())
                 .collect())
         })?;
+    head.finish_replayed_postings();
     rep.segments = reader.segment_stats().len() + corruption.is_some() as usize;
     rep.wal_segments = reader.segment_stats().to_vec();
     for ws in &stats {

@@ -34,7 +34,7 @@ pub enum DbError {
         dir: PathBuf,
         /// What was wrong.
         #[source]
-        source: tsdb_block::Error,
+        source: tsdb_block::BlockError,
     },
     /// The head (WAL, head chunks) failed.
     #[error(transparent)]

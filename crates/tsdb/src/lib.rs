@@ -61,7 +61,7 @@ pub use tsdb_head::{
 /// interface, so that users need no second dependency.
 pub mod block {
     pub use tsdb_block::{
-        write_block, Block, BlockMeta, BlockSource, ChunkMeta, CutPolicy, Error, IndexReader,
+        write_block, Block, BlockError, BlockMeta, BlockSource, ChunkMeta, CutPolicy, IndexReader,
         SeriesSink, WriteOptions, DEFAULT_BLOCK_RANGE,
     };
 }

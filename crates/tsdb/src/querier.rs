@@ -33,7 +33,7 @@ pub struct Querier<'a> {
     pub(crate) maxt: i64,
 }
 
-fn block_err(b: &Block, e: tsdb_block::Error) -> DbError {
+fn block_err(b: &Block, e: tsdb_block::BlockError) -> DbError {
     DbError::Block {
         dir: b.dir().to_path_buf(),
         source: e,

@@ -33,7 +33,7 @@ pub struct DamagedBlock {
     /// The block directory.
     pub dir: PathBuf,
     /// What is wrong with it.
-    pub error: tsdb_block::Error,
+    pub error: tsdb_block::BlockError,
 }
 
 /// Why the head of a [`ReadOnlyDb`] was not read.

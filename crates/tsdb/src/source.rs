@@ -1,6 +1,6 @@
 //! The head as a [`BlockSource`]: what a block is written from when the head is persisted.
 
-use tsdb_block::{BlockSource, Error as BlockError, SeriesSink, SourceChunk};
+use tsdb_block::{BlockError, BlockSource, SeriesSink, SourceChunk};
 use tsdb_chunks::Encoding;
 use tsdb_head::Head;
 

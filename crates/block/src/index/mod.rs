@@ -8,7 +8,8 @@
 //! Every section carries a length and a CRC32-Castagnoli.
 //!
 //! [`IndexWriter`] writes the file in one pass; [`IndexReader`] reads it through a memory map,
-//! bounds-checking every offset and length; [`postings`] holds the list operations queries use.
+//! bounds-checking every offset and length, and serves postings to the shared postings engine of
+//! `tsdb_labels::postings`.
 
 mod postings;
 mod reader;

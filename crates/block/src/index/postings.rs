@@ -5,11 +5,11 @@
 use tsdb_labels::postings::PostingsSource;
 
 use super::{IndexReader, SeriesRef};
-use crate::error::{Error, Result};
+use crate::error::{BlockError, Result};
 
 impl PostingsSource for IndexReader {
     type Ref = SeriesRef;
-    type Error = Error;
+    type Error = BlockError;
 
     fn postings(&self, name: &str, value: &str) -> Result<Vec<SeriesRef>> {
         IndexReader::postings(self, name, value)?.to_vec_checked(self.path())

@@ -15,7 +15,7 @@ use tsdb_labels::Labels;
 
 use super::{ChunkMeta, SeriesRef, Toc, HEADER_LEN, INDEX_FORMAT_V2, INDEX_MAGIC, TOC_LEN};
 use crate::encoding::{self, DResult, Decbuf, Fault};
-use crate::error::{Corruption, Error, Result};
+use crate::error::{BlockError, Corruption, Result};
 
 enum Backing {
     Mmap(Mmap),
@@ -97,7 +97,7 @@ impl<'a> PostingsList<'a> {
         let mut prev: Option<u32> = None;
         for r in self.iter() {
             if prev.is_some_and(|p| p >= r) {
-                return Err(Error::corrupt(
+                return Err(BlockError::corrupt(
                     path,
                     self.off,
                     Corruption::OutOfOrder("postings list references"),
@@ -137,14 +137,17 @@ impl IndexReader {
     /// Maps the index file at `path` and checks its structure.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let f = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-        let len = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
+        let f = File::open(&path).map_err(|e| BlockError::io("open", &path, e))?;
+        let len = f
+            .metadata()
+            .map_err(|e| BlockError::io("stat", &path, e))?
+            .len();
         if len < (HEADER_LEN + TOC_LEN) as u64 {
-            return Err(Error::corrupt(&path, 0, Corruption::ShortFile { len }));
+            return Err(BlockError::corrupt(&path, 0, Corruption::ShortFile { len }));
         }
         // SAFETY: the file is opened read-only and blocks are immutable once written; like every
         // reader of Prometheus blocks we rely on nobody truncating the file while it is mapped.
-        let map = unsafe { Mmap::map(&f) }.map_err(|e| Error::io("mmap", &path, e))?;
+        let map = unsafe { Mmap::map(&f) }.map_err(|e| BlockError::io("mmap", &path, e))?;
         Self::from_backing(path, Backing::Mmap(map))
     }
 
@@ -364,7 +367,7 @@ impl IndexReader {
     /// The symbol with reference `i`.
     pub fn symbol(&self, i: u32) -> Result<&str> {
         let Some(&at) = self.symbol_offsets.get(i as usize) else {
-            return Err(Error::corrupt(
+            return Err(BlockError::corrupt(
                 &self.path,
                 self.toc.symbols,
                 Corruption::UnknownSymbol(i as u64),
@@ -404,7 +407,7 @@ impl IndexReader {
     fn value_str(&self, e: &ValueEntry) -> Result<&str> {
         let b = self.value_bytes(e).map_err(|f| f.at(&self.path))?;
         std::str::from_utf8(b)
-            .map_err(|_| Error::corrupt(&self.path, e.value_off, Corruption::InvalidUtf8))
+            .map_err(|_| BlockError::corrupt(&self.path, e.value_off, Corruption::InvalidUtf8))
     }
 
     /// The values of label `name`, ascending (empty if the name is unknown).
@@ -496,7 +499,7 @@ impl IndexReader {
         let fault = |f: Fault| f.at(&self.path);
         let nlabels = d.uvarint_len().map_err(fault)?;
         if nlabels > d.remaining() / 2 {
-            return Err(Error::corrupt(
+            return Err(BlockError::corrupt(
                 &self.path,
                 off,
                 Corruption::Inconsistent(format!("{nlabels} labels cannot fit the series entry")),
@@ -510,7 +513,7 @@ impl IndexReader {
         }
         for w in pairs.windows(2) {
             if w[0].0 >= w[1].0 {
-                return Err(Error::corrupt(
+                return Err(BlockError::corrupt(
                     &self.path,
                     off,
                     Corruption::OutOfOrder("series label names"),
@@ -518,12 +521,12 @@ impl IndexReader {
             }
         }
         let labels = Labels::new(pairs).map_err(|e| {
-            Error::corrupt(&self.path, off, Corruption::InvalidLabels(e.to_string()))
+            BlockError::corrupt(&self.path, off, Corruption::InvalidLabels(e.to_string()))
         })?;
 
         let nchunks = d.uvarint_len().map_err(fault)?;
         if nchunks > d.remaining() / 3 {
-            return Err(Error::corrupt(
+            return Err(BlockError::corrupt(
                 &self.path,
                 off,
                 Corruption::Inconsistent(format!("{nchunks} chunks cannot fit the series entry")),

@@ -9,7 +9,7 @@ use tsdb_labels::Labels;
 
 use super::{ChunkMeta, SeriesRef, Toc, HEADER_LEN, INDEX_FORMAT_V2, INDEX_MAGIC};
 use crate::encoding::{put_uvarint, put_uvarint_str, put_varint, uvarint_size};
-use crate::error::{Error, Result};
+use crate::error::{BlockError, Result};
 
 /// Writes an index file (format v2).
 ///
@@ -36,8 +36,8 @@ impl IndexWriter {
     /// Creates (or truncates) the index file at `path` and writes its header and symbol table.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the symbols are not strictly ascending or the table exceeds
-    /// 4 GiB; [`Error::Io`] on file errors.
+    /// [`BlockError::InvalidArgument`] if the symbols are not strictly ascending or the table exceeds
+    /// 4 GiB; [`BlockError::Io`] on file errors.
     pub fn create<I, S>(path: impl AsRef<Path>, symbols: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
@@ -49,14 +49,14 @@ impl IndexWriter {
             let s = s.as_ref();
             if let Some(prev) = syms.last() {
                 if **prev >= *s {
-                    return Err(Error::InvalidArgument(format!(
+                    return Err(BlockError::InvalidArgument(format!(
                         "index symbols not strictly ascending: {prev:?} then {s:?}"
                     )));
                 }
             }
             syms.push(s.into());
         }
-        let f = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+        let f = File::create(&path).map_err(|e| BlockError::io("create", &path, e))?;
         let mut w = IndexWriter {
             path,
             out: BufWriter::with_capacity(1 << 20, f),
@@ -80,7 +80,7 @@ impl IndexWriter {
     fn write(&mut self, b: &[u8]) -> Result<()> {
         self.out
             .write_all(b)
-            .map_err(|e| Error::io("write", &self.path, e))?;
+            .map_err(|e| BlockError::io("write", &self.path, e))?;
         self.pos += b.len() as u64;
         Ok(())
     }
@@ -98,7 +98,7 @@ impl IndexWriter {
     fn write_section_from_buf(&mut self) -> Result<()> {
         let body = std::mem::take(&mut self.buf);
         let len = u32::try_from(body.len()).map_err(|_| {
-            Error::InvalidArgument(format!(
+            BlockError::InvalidArgument(format!(
                 "index section of {} bytes exceeds 4 GiB",
                 body.len()
             ))
@@ -116,7 +116,7 @@ impl IndexWriter {
     fn write_symbols(&mut self) -> Result<()> {
         self.toc.symbols = self.pos;
         let count = u32::try_from(self.symbols.len())
-            .map_err(|_| Error::InvalidArgument("more than 2^32 symbols".into()))?;
+            .map_err(|_| BlockError::InvalidArgument("more than 2^32 symbols".into()))?;
         let mut body = Vec::with_capacity(
             4 + self
                 .symbols
@@ -137,20 +137,20 @@ impl IndexWriter {
             .binary_search_by(|x| (**x).cmp(s))
             .map(|i| i as u32)
             .map_err(|_| {
-                Error::InvalidArgument(format!("symbol {s:?} missing from the index symbols"))
+                BlockError::InvalidArgument(format!("symbol {s:?} missing from the index symbols"))
             })
     }
 
     /// Adds a series with its chunk metas; returns its reference (offset / 16).
     ///
     /// # Errors
-    /// [`Error::SeriesOutOfOrder`] unless `labels` sorts after the previous series;
-    /// [`Error::InvalidArgument`] for a label string missing from the symbols, chunk metas out of
+    /// [`BlockError::SeriesOutOfOrder`] unless `labels` sorts after the previous series;
+    /// [`BlockError::InvalidArgument`] for a label string missing from the symbols, chunk metas out of
     /// time order or overlapping, or an index past the 64 GiB that 32-bit references address.
     pub fn add_series(&mut self, labels: &Labels, chunks: &[ChunkMeta]) -> Result<SeriesRef> {
         if let Some(prev) = &self.last {
             if labels <= prev {
-                return Err(Error::SeriesOutOfOrder {
+                return Err(BlockError::SeriesOutOfOrder {
                     labels: labels.to_string(),
                     previous: prev.to_string(),
                 });
@@ -158,21 +158,23 @@ impl IndexWriter {
         }
         for w in chunks.windows(2) {
             if w[1].min_time <= w[0].max_time {
-                return Err(Error::InvalidArgument(format!(
+                return Err(BlockError::InvalidArgument(format!(
                     "series {labels}: chunk starting at {} overlaps the previous chunk ending at {}",
                     w[1].min_time, w[0].max_time
                 )));
             }
         }
         if let Some(c) = chunks.iter().find(|c| c.min_time > c.max_time) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(BlockError::InvalidArgument(format!(
                 "series {labels}: chunk min time {} after max time {}",
                 c.min_time, c.max_time
             )));
         }
         self.pad(16)?;
         let r = u32::try_from(self.pos / 16).map_err(|_| {
-            Error::InvalidArgument("index exceeds the 64 GiB that series references address".into())
+            BlockError::InvalidArgument(
+                "index exceeds the 64 GiB that series references address".into(),
+            )
         })?;
 
         let mut body = std::mem::take(&mut self.buf);
@@ -302,8 +304,9 @@ impl IndexWriter {
         let f = self
             .out
             .into_inner()
-            .map_err(|e| Error::io("flush", &path, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
+            .map_err(|e| BlockError::io("flush", &path, e.into_error()))?;
+        f.sync_all()
+            .map_err(|e| BlockError::io("fsync", &path, e))?;
         Ok(self.pos)
     }
 
