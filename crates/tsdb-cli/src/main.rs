@@ -9,7 +9,6 @@
 mod cmd;
 mod error;
 mod output;
-mod parse;
 mod paths;
 mod progress;
 mod store;
