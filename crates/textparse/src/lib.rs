@@ -126,7 +126,8 @@ impl FromStr for Format {
 pub struct Sample {
     /// The series, its metric name as `__name__`.
     pub labels: Labels,
-    /// The value (`NaN`, `±Inf` and `-0` kept as they are).
+    /// The value (`±Inf` and `-0` kept as they are; any `NaN` is Prometheus's normal NaN, see
+    /// [`value::NORMAL_NAN_BITS`]).
     pub value: f64,
     /// Milliseconds since the Unix epoch, when the line gives a timestamp.
     pub timestamp_ms: Option<i64>,
@@ -285,6 +286,30 @@ mod tests {
         assert_eq!(e.column, Some(10));
         let e = parse_one(Format::Influx, "m,t=🦀 f=x").unwrap_err();
         assert_eq!(e.column, Some(9));
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_at_its_column() {
+        for format in Format::ALL {
+            let mut state = ParserState::new();
+            let mut out = Vec::new();
+            // The bad byte is the 7th character, after the two bytes of `ü`.
+            let e = parse_line(format, b"x{a=\"\xc3\xbc\xff\"} 1", 4, &mut state, &mut out)
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidUtf8, "{format}");
+            assert_eq!((e.line, e.column), (4, Some(7)), "{format}");
+            assert_eq!(e.to_string(), "line 4: the line is not valid UTF-8");
+            let e = parse_line(format, b"\xff", 5, &mut state, &mut out).unwrap_err();
+            assert_eq!(e.column, Some(1));
+            // A cut sequence at the end of the line.
+            let e = parse_line(format, b"up 1 \xe2\x82\n", 6, &mut state, &mut out).unwrap_err();
+            assert_eq!(e.column, Some(6));
+            assert!(out.is_empty());
+            // Bad lines count: the end of the input is after them.
+            if format == Format::OpenMetrics {
+                assert_eq!(finish(format, &state).unwrap_err().line, 7);
+            }
+        }
     }
 
     #[test]
@@ -698,8 +723,16 @@ mod tests {
                     line.insert(at, *rng.pick(&[0xff, 0x80, 0xc3]));
                 }
                 let before = out.len();
-                if parse_line(format, &line, n + 1, &mut state, &mut out).is_err() {
+                if let Err(e) = parse_line(format, &line, n + 1, &mut state, &mut out) {
                     assert_eq!(out.len(), before, "{format}: {line:?}");
+                    // Messages are sentences, never the debug form of the error.
+                    let debug = format!("{:?}", e.kind);
+                    let variant = debug.split(|c: char| !c.is_alphanumeric()).next();
+                    let message = e.to_string();
+                    assert!(
+                        !message.contains(variant.unwrap_or_default()),
+                        "{message} shows {debug}"
+                    );
                 }
                 if state.eof_seen() {
                     state = ParserState::new();

@@ -5,17 +5,24 @@
 //!   "unsupported character in float"): so no hexadecimal floats (`0x1p3`, and `0x10` is no float in
 //!   Go either) and no `_` between digits. What remains: decimal numbers with an optional sign,
 //!   optional integer or fraction digits (not both missing) and an optional exponent (`1`, `-1.5e-3`,
-//!   `.5`, `5.`, `+1E+3`, `007`); `NaN` in any case and without a sign; `Inf` and `Infinity` in any
-//!   case with an optional sign. A number beyond the largest float is an error (Go's `ErrRange`); one
+//!   `.5`, `5.`, `+1E+3`, `007`); `NaN` in any case and without a sign, which is Prometheus's
+//!   normal NaN ([`NORMAL_NAN_BITS`], what Go's `math.NaN()` returns and Prometheus's parsers store);
+//!   `Inf` and `Infinity` in any case with an optional sign. A number beyond the largest float is an error (Go's `ErrRange`); one
 //!   below the smallest is zero, as in Go.
 //! * A Prometheus text timestamp ([`parse_milliseconds`]) is a 64-bit integer of milliseconds with an
 //!   optional sign and leading zeros, as `promtool check metrics` reads it (`strconv.ParseInt`).
+//!   (Prometheus's scrape parser is stricter: its lexer takes digits only, no sign.)
 //! * An OpenMetrics timestamp ([`parse_seconds`]) is a value as above, in seconds, neither NaN nor
 //!   infinite, turned into milliseconds as Prometheus does: the float times 1000, truncated toward
 //!   zero (`1700000000.9999` is `1700000000999`, `-0.0005` is `0`). A timestamp whose milliseconds do
 //!   not fit 64 bits is an error (Prometheus's conversion gives an unspecified value there).
 
 use crate::error::{ErrorKind, TimeUnit};
+
+/// The bits of the NaN that every `NaN` spelling parses to: Prometheus's `value.NormalNaN`, Go's
+/// `math.NaN()`. (Rust's `f64::NAN` is `0x7ff8_0000_0000_0000`; stored in a chunk it would give other
+/// bytes than Prometheus's.) Stale markers, `0x7ff0_0000_0000_0002`, cannot be written in text.
+pub const NORMAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
 
 /// Parses a sample value (see the [module documentation](self)): the value, or
 /// [`ErrorKind::InvalidValue`] or [`ErrorKind::ValueOutOfRange`].
@@ -37,7 +44,7 @@ pub fn parse_value(text: &str) -> Result<f64, ErrorKind> {
     }
     if body.eq_ignore_ascii_case(b"nan") {
         return if body.len() == b.len() {
-            Ok(f64::NAN)
+            Ok(f64::from_bits(NORMAL_NAN_BITS))
         } else {
             Err(invalid())
         };
@@ -139,7 +146,7 @@ mod tests {
             assert_eq!(got.to_bits(), want.to_bits(), "{s}: got {got:e}");
         }
         for s in ["NaN", "nan", "nAn"] {
-            assert!(parse_value(s).unwrap().is_nan(), "{s}");
+            assert_eq!(parse_value(s).unwrap().to_bits(), NORMAL_NAN_BITS, "{s}");
         }
         for s in [
             "", "+", "-", ".", "e3", "1e", "1e+", "1.2.3", "+nan", "-NaN", "nan1", "infx", "in",
