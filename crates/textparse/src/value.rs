@@ -116,6 +116,31 @@ pub fn parse_seconds(text: &str) -> Result<i64, ErrorKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every float, written as Rust writes it (shortest digits, plain or exponent form), reads
+        /// back to the same bits; NaNs to the normal NaN.
+        #[test]
+        fn any_float_round_trips(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            for text in [format!("{v:?}"), format!("{v}"), format!("{v:e}"), format!("{v:E}")] {
+                let got = parse_value(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let want = if v.is_nan() { NORMAL_NAN_BITS } else { bits };
+                prop_assert_eq!(got.to_bits(), want, "{}", text);
+            }
+        }
+
+        /// A timestamp with up to three decimals is its milliseconds, give or take the one that
+        /// the float product can lose (always toward zero).
+        #[test]
+        fn seconds_with_three_decimals(ms in -(1i64 << 52)..(1i64 << 52)) {
+            let sign = if ms < 0 { "-" } else { "" };
+            let text = format!("{sign}{}.{:03}", ms.abs() / 1000, ms.abs() % 1000);
+            let got = parse_seconds(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(got == ms || got == ms - ms.signum(), "{} -> {}", text, got);
+        }
+    }
 
     #[test]
     fn prometheus_float_syntax() {
