@@ -79,6 +79,17 @@ pub enum ErrorKind {
         text: String,
     },
 
+    /// OpenMetrics: a blank where the grammar has none (at the start or the end of a line, in a
+    /// label set, a second blank or a tab between parts).
+    #[error("unexpected blank: OpenMetrics separates the parts of a line with exactly one space")]
+    UnexpectedBlank,
+    /// OpenMetrics: something else where the space between two parts should be.
+    #[error("expected ' ', found {found}")]
+    ExpectedSpace {
+        /// What is there instead.
+        found: Found,
+    },
+
     // Label sets.
     /// A `{` without its `}`.
     #[error("unterminated label set: missing '}}'")]
@@ -153,6 +164,28 @@ pub enum ErrorKind {
     AfterEof {
         /// The line of `# EOF`.
         eof_line: usize,
+    },
+    /// An empty line in an OpenMetrics input (before `# EOF`).
+    #[error("empty line: OpenMetrics input has no blank lines")]
+    EmptyLine,
+    /// A `#` line of OpenMetrics other than `# HELP`, `# TYPE`, `# UNIT` and `# EOF`.
+    #[error("invalid comment: OpenMetrics has only \"# HELP\", \"# TYPE\", \"# UNIT\" and \"# EOF\" lines")]
+    InvalidComment,
+    /// `# HELP name` or `# UNIT name` without the space and text after the name.
+    #[error("missing text after \"# {keyword} {name}\"")]
+    MissingMetadataText {
+        /// `HELP` or `UNIT`.
+        keyword: &'static str,
+        /// The metric name.
+        name: String,
+    },
+    /// `# UNIT name unit` where `name` does not end in `_unit`.
+    #[error("unit {unit:?} is not a suffix of metric name {name:?}")]
+    UnitNotSuffix {
+        /// The metric name.
+        name: String,
+        /// The unit.
+        unit: String,
     },
     /// An OpenMetrics input that does not end with `# EOF`.
     #[error("unexpected end of input: OpenMetrics input must end with \"# EOF\"")]

@@ -79,6 +79,48 @@ pub(crate) fn token_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// How blanks separate the parts of a line: any number of spaces and tabs (the Prometheus text
+/// format), or exactly the single spaces of the grammar (OpenMetrics, as Prometheus reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spacing {
+    Lenient,
+    Strict,
+}
+
+impl Spacing {
+    /// Skips the blanks at `i` where the grammar has none: lenient, any; strict, an error if any.
+    pub(crate) fn none(self, b: &[u8], i: usize) -> Result<usize, LineError> {
+        let j = skip_blanks(b, i);
+        if self == Spacing::Strict && j != i {
+            return Err(LineError::at(i, ErrorKind::UnexpectedBlank));
+        }
+        Ok(j)
+    }
+
+    /// Skips the separator at `i`, before a part that must follow: lenient, any blanks (maybe
+    /// none); strict, exactly one space, not at the end of the line.
+    pub(crate) fn one(self, line: &str, i: usize) -> Result<usize, LineError> {
+        let b = line.as_bytes();
+        match self {
+            Spacing::Lenient => Ok(skip_blanks(b, i)),
+            Spacing::Strict => match b.get(i) {
+                Some(b' ') => match b.get(i + 1) {
+                    Some(&c) if !is_blank(c) => Ok(i + 1),
+                    Some(_) => Err(LineError::at(i + 1, ErrorKind::UnexpectedBlank)),
+                    None => Err(LineError::at(i, ErrorKind::UnexpectedBlank)),
+                },
+                Some(b'\t') => Err(LineError::at(i, ErrorKind::UnexpectedBlank)),
+                _ => Err(LineError::at(
+                    i,
+                    ErrorKind::ExpectedSpace {
+                        found: found(line, i),
+                    },
+                )),
+            },
+        }
+    }
+}
+
 /// What is at byte offset `i` of `line`, for an error message.
 pub(crate) fn found(line: &str, i: usize) -> Found {
     match line.get(i..).and_then(|s| s.chars().next()) {
@@ -204,10 +246,11 @@ impl Scratch {
 
 /// Parses the start of a sample line of the Prometheus text format or OpenMetrics, from its metric
 /// name at byte `start`: the name and the optional label set into `scratch` (cleared first), then the
-/// value. Returns the value and the offset of the first non-blank byte after it.
+/// value. Returns the value and the offset after it (lenient: after the blanks that follow it).
 pub(crate) fn series_and_value(
     line: &str,
     start: usize,
+    spacing: Spacing,
     scratch: &mut Scratch,
 ) -> Result<(f64, usize), LineError> {
     let b = line.as_bytes();
@@ -230,18 +273,24 @@ pub(crate) fn series_and_value(
     }
     scratch.push(METRIC_NAME, name, start);
 
-    i = skip_blanks(b, i);
-    if b.get(i) == Some(&b'{') {
-        i = parse_label_set(line, i, scratch)?;
+    if spacing == Spacing::Lenient {
         i = skip_blanks(b, i);
     }
-
-    if i == b.len() {
-        return Err(LineError::at(i, ErrorKind::MissingValue));
+    if b.get(i) == Some(&b'{') {
+        i = parse_label_set(line, i, spacing, scratch)?;
     }
+
+    if skip_blanks(b, i) == b.len() {
+        return Err(LineError::at(b.len(), ErrorKind::MissingValue));
+    }
+    i = spacing.one(line, i)?;
     let end = token_end(b, i);
     let value = parse_value(&line[i..end]).map_err(|e| LineError::at(i, e))?;
-    Ok((value, skip_blanks(b, end)))
+    let end = match spacing {
+        Spacing::Lenient => skip_blanks(b, end),
+        Spacing::Strict => end,
+    };
+    Ok((value, end))
 }
 
 /// Parses the label set that opens at byte `open` (a `{`) into `scratch`, and returns the offset after
@@ -249,18 +298,22 @@ pub(crate) fn series_and_value(
 pub(crate) fn parse_label_set(
     line: &str,
     open: usize,
+    spacing: Spacing,
     scratch: &mut Scratch,
 ) -> Result<usize, LineError> {
     let b = line.as_bytes();
     let unterminated = || LineError::at(open, ErrorKind::UnterminatedLabelSet);
     let mut i = open + 1;
+    let mut first = true;
     loop {
-        i = skip_blanks(b, i);
+        i = spacing.none(b, i)?;
         match b.get(i) {
             None => return Err(unterminated()),
-            Some(b'}') => return Ok(i + 1),
+            // Strict: no trailing comma.
+            Some(b'}') if first || spacing == Spacing::Lenient => return Ok(i + 1),
             _ => {}
         }
+        first = false;
 
         let name_start = i;
         while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'=' | b',' | b'}' | b'"') {
@@ -281,7 +334,7 @@ pub(crate) fn parse_label_set(
                 ErrorKind::InvalidLabelName { name: name.into() },
             ));
         }
-        i = skip_blanks(b, i);
+        i = spacing.none(b, i)?;
         if b.get(i) != Some(&b'=') {
             return Err(LineError::at(
                 i,
@@ -291,7 +344,7 @@ pub(crate) fn parse_label_set(
                 },
             ));
         }
-        i = skip_blanks(b, i + 1);
+        i = spacing.none(b, i + 1)?;
         if b.get(i) != Some(&b'"') {
             return Err(LineError::at(
                 i,
@@ -313,7 +366,7 @@ pub(crate) fn parse_label_set(
             at: name_start,
         });
 
-        i = skip_blanks(b, i);
+        i = spacing.none(b, i)?;
         match b.get(i) {
             Some(b',') => i += 1,
             Some(b'}') => return Ok(i + 1),
@@ -392,7 +445,7 @@ mod tests {
     fn label_sets() {
         let mut s = Scratch::default();
         let line = r#"{a="1", b = "x\"y" ,}rest"#;
-        let end = parse_label_set(line, 0, &mut s).unwrap();
+        let end = parse_label_set(line, 0, Spacing::Lenient, &mut s).unwrap();
         assert_eq!(&line[end..], "rest");
         let pairs: Vec<_> = s.labels.iter().map(|l| (s.name(l), s.value(l))).collect();
         assert_eq!(pairs, [("a", "1"), ("b", "x\"y")]);

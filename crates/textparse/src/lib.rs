@@ -606,37 +606,43 @@ mod tests {
                 _ => Some(1_700_000_000_000 + rng.below(100_000_000) as i64),
             };
 
-            let mut line = String::from(rng.blanks(0));
+            // OpenMetrics: exactly one space between parts, none elsewhere.
+            let blanks = |rng: &mut Rng, min: usize| match (om, min) {
+                (true, 0) => "",
+                (true, _) => " ",
+                (false, _) => rng.blanks(min),
+            };
+            let mut line = String::from(blanks(&mut rng, 0));
             line.push_str(&name);
             if pairs.len() > 1 || rng.below(3) == 0 {
-                line.push_str(rng.blanks(0));
+                line.push_str(blanks(&mut rng, 0));
                 line.push('{');
                 for (i, (n, v)) in pairs[1..].iter().enumerate() {
                     if i > 0 {
                         line.push(',');
                     }
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                     line.push_str(n);
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                     line.push('=');
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                     line.push('"');
                     line.push_str(&escape(v));
                     line.push('"');
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                 }
-                if pairs.len() > 1 && rng.below(4) == 0 {
+                if !om && pairs.len() > 1 && rng.below(4) == 0 {
                     line.push(',');
                 }
                 line.push('}');
-                line.push_str(rng.blanks(0));
+                line.push_str(blanks(&mut rng, usize::from(om)));
             } else {
-                line.push_str(rng.blanks(1));
+                line.push_str(blanks(&mut rng, 1));
             }
             line.push_str(&render_value(&mut rng, value));
             let mut want_ts = ts;
             if let Some(ms) = ts {
-                line.push_str(rng.blanks(1));
+                line.push_str(blanks(&mut rng, 1));
                 if om {
                     let ms = i128::from(ms);
                     let sign = if ms < 0 { "-" } else { "" };
@@ -654,7 +660,7 @@ mod tests {
                     line.push_str(&ms.to_string());
                 }
             }
-            line.push_str(rng.blanks(0));
+            line.push_str(blanks(&mut rng, 0));
 
             let format = if om {
                 Format::OpenMetrics

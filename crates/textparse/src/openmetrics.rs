@@ -31,6 +31,7 @@ use tsdb_labels::is_valid_metric_name;
 use crate::error::{ErrorKind, Part};
 use crate::lexer::{
     found, is_blank, parse_label_set, series_and_value, skip_blanks, token_end, LineError, Scratch,
+    Spacing,
 };
 use crate::value::{parse_seconds, parse_value};
 use crate::{ParserState, Sample};
@@ -55,60 +56,63 @@ pub(crate) fn parse(
     out: &mut Vec<Sample>,
 ) -> Result<(), LineError> {
     let b = line.as_bytes();
-    let i = skip_blanks(b, 0);
     if let Some(eof_line) = state.eof_line {
-        if i == b.len() {
-            return Ok(());
-        }
-        return Err(LineError::at(i, ErrorKind::AfterEof { eof_line }));
+        return Err(LineError::at(0, ErrorKind::AfterEof { eof_line }));
     }
-    if i == b.len() {
-        return Ok(());
-    }
-    if b[i] == b'#' {
-        return metadata(line, i, line_no, state);
+    match b.first() {
+        None => return Err(LineError::at(0, ErrorKind::EmptyLine)),
+        Some(&c) if is_blank(c) => return Err(LineError::at(0, ErrorKind::UnexpectedBlank)),
+        Some(b'#') => return metadata(line, line_no, state),
+        Some(_) => {}
     }
     let scratch = &mut state.scratch;
-    let (value, mut i) = series_and_value(line, i, scratch)?;
+    let (value, mut i) = series_and_value(line, 0, STRICT, scratch)?;
     let mut timestamp_ms = None;
-    if i < b.len() && b[i] != b'#' {
-        let end = token_end(b, i);
-        timestamp_ms = Some(parse_seconds(&line[i..end]).map_err(|e| LineError::at(i, e))?);
-        i = skip_blanks(b, end);
-    }
     if i < b.len() {
-        if b[i] == b'#' {
+        i = STRICT.one(line, i)?;
+        if b[i] != b'#' {
+            let end = token_end(b, i);
+            timestamp_ms = Some(parse_seconds(&line[i..end]).map_err(|e| LineError::at(i, e))?);
+            i = end;
+            if i < b.len() {
+                i = STRICT.one(line, i)?;
+                if b[i] != b'#' {
+                    return Err(LineError::at(
+                        i,
+                        ErrorKind::TextAfter {
+                            after: Part::Timestamp,
+                            text: line[i..].into(),
+                        },
+                    ));
+                }
+            }
+        }
+        if i < b.len() {
             check_exemplar(line, i, scratch)?;
-        } else {
-            return Err(LineError::at(
-                i,
-                ErrorKind::TextAfter {
-                    after: Part::Timestamp,
-                    text: line[i..].into(),
-                },
-            ));
         }
     }
     scratch.push_sample(value, timestamp_ms, out)
 }
 
-/// Checks a `#` line: `# EOF`, `# TYPE`, `# HELP`, `# UNIT`; other comments are ignored.
-fn metadata(
-    line: &str,
-    hash: usize,
-    line_no: usize,
-    state: &mut ParserState,
-) -> Result<(), LineError> {
+/// OpenMetrics separates the parts of a line with exactly one space.
+const STRICT: Spacing = Spacing::Strict;
+
+/// Checks a `#` line, which must be `# EOF`, `# TYPE name type`, `# HELP name text` or
+/// `# UNIT name unit`.
+fn metadata(line: &str, line_no: usize, state: &mut ParserState) -> Result<(), LineError> {
     let b = line.as_bytes();
-    if b.get(hash + 1).is_some_and(|&c| !is_blank(c)) {
-        return Ok(()); // `#comment`
+    if b.get(1) != Some(&b' ') {
+        return Err(LineError::at(0, ErrorKind::InvalidComment));
     }
-    let ks = skip_blanks(b, hash + 1);
+    let ks = 2;
     let ke = token_end(b, ks);
     let keyword = match &line[ks..ke] {
         "EOF" => {
-            let rest = skip_blanks(b, ke);
-            if rest < b.len() {
+            if ke < b.len() {
+                let rest = skip_blanks(b, ke);
+                if rest == b.len() {
+                    return Err(LineError::at(ke, ErrorKind::UnexpectedBlank));
+                }
                 return Err(LineError::at(
                     rest,
                     ErrorKind::TextAfter {
@@ -123,17 +127,17 @@ fn metadata(
         "TYPE" => "TYPE",
         "HELP" => "HELP",
         "UNIT" => "UNIT",
-        _ => return Ok(()),
+        _ => return Err(LineError::at(0, ErrorKind::InvalidComment)),
     };
-    let ns = skip_blanks(b, ke);
-    let ne = token_end(b, ns);
-    let name = &line[ns..ne];
-    if name.is_empty() {
+    if skip_blanks(b, ke) == b.len() {
         return Err(LineError::at(
-            ns,
+            b.len(),
             ErrorKind::MissingMetadataName { keyword },
         ));
     }
+    let ns = STRICT.one(line, ke)?;
+    let ne = token_end(b, ns);
+    let name = &line[ns..ne];
     if !is_valid_metric_name(name) {
         return Err(LineError::at(
             ns,
@@ -143,32 +147,75 @@ fn metadata(
             },
         ));
     }
-    if keyword == "TYPE" {
-        let ts = skip_blanks(b, ne);
-        let te = token_end(b, ts);
-        let typ = &line[ts..te];
-        if typ.is_empty() {
+    // The rest of the line after one space: the type, the help text or the unit.
+    let text_at = match b.get(ne) {
+        Some(b' ') => ne + 1,
+        Some(_) => return Err(LineError::at(ne, ErrorKind::UnexpectedBlank)),
+        None if keyword == "TYPE" => {
             return Err(LineError::at(
-                ts,
+                ne,
                 ErrorKind::MissingMetricType { name: name.into() },
-            ));
+            ))
         }
-        if !TYPES.contains(&typ) {
+        None => {
             return Err(LineError::at(
-                ts,
-                ErrorKind::UnknownMetricType { text: typ.into() },
-            ));
-        }
-        let rest = skip_blanks(b, te);
-        if rest < b.len() {
-            return Err(LineError::at(
-                rest,
-                ErrorKind::TextAfter {
-                    after: Part::MetricType,
-                    text: line[rest..].into(),
+                ne,
+                ErrorKind::MissingMetadataText {
+                    keyword,
+                    name: name.into(),
                 },
-            ));
+            ))
         }
+    };
+    let text = &line[text_at..];
+    match keyword {
+        "TYPE" => {
+            if text.is_empty() {
+                return Err(LineError::at(
+                    text_at,
+                    ErrorKind::MissingMetricType { name: name.into() },
+                ));
+            }
+            let te = token_end(b, text_at);
+            let typ = &line[text_at..te];
+            if typ.is_empty() {
+                return Err(LineError::at(text_at, ErrorKind::UnexpectedBlank));
+            }
+            if !TYPES.contains(&typ) {
+                return Err(LineError::at(
+                    text_at,
+                    ErrorKind::UnknownMetricType { text: typ.into() },
+                ));
+            }
+            if te < b.len() {
+                let rest = skip_blanks(b, te);
+                if rest == b.len() {
+                    return Err(LineError::at(te, ErrorKind::UnexpectedBlank));
+                }
+                return Err(LineError::at(
+                    rest,
+                    ErrorKind::TextAfter {
+                        after: Part::MetricType,
+                        text: line[rest..].into(),
+                    },
+                ));
+            }
+        }
+        "UNIT" => {
+            let suffix_ok = name
+                .strip_suffix(text)
+                .is_some_and(|base| base.ends_with('_'));
+            if !text.is_empty() && !suffix_ok {
+                return Err(LineError::at(
+                    text_at,
+                    ErrorKind::UnitNotSuffix {
+                        name: name.into(),
+                        unit: text.into(),
+                    },
+                ));
+            }
+        }
+        _ => {} // HELP: any text.
     }
     Ok(())
 }
@@ -198,7 +245,15 @@ fn check_exemplar(line: &str, hash: usize, scratch: &mut Scratch) -> Result<(), 
 
 fn exemplar(line: &str, hash: usize, scratch: &mut Scratch) -> Result<(), LineError> {
     let b = line.as_bytes();
-    let mut i = skip_blanks(b, hash + 1);
+    if skip_blanks(b, hash + 1) == b.len() {
+        return Err(LineError::at(
+            b.len(),
+            ErrorKind::ExpectedExemplarLabels {
+                found: found(line, b.len()),
+            },
+        ));
+    }
+    let mut i = STRICT.one(line, hash + 1)?;
     if b.get(i) != Some(&b'{') {
         return Err(LineError::at(
             i,
@@ -207,19 +262,22 @@ fn exemplar(line: &str, hash: usize, scratch: &mut Scratch) -> Result<(), LineEr
             },
         ));
     }
-    i = skip_blanks(b, parse_label_set(line, i, scratch)?);
-    if i == b.len() {
-        return Err(LineError::at(i, ErrorKind::MissingValue));
+    i = parse_label_set(line, i, STRICT, scratch)?;
+    if skip_blanks(b, i) == b.len() {
+        return Err(LineError::at(b.len(), ErrorKind::MissingValue));
     }
+    i = STRICT.one(line, i)?;
     let end = token_end(b, i);
     parse_value(&line[i..end]).map_err(|e| LineError::at(i, e))?;
-    i = skip_blanks(b, end);
+    i = end;
     if i < b.len() {
+        i = STRICT.one(line, i)?;
         let end = token_end(b, i);
         parse_seconds(&line[i..end]).map_err(|e| LineError::at(i, e))?;
-        i = skip_blanks(b, end);
+        i = end;
     }
     if i < b.len() {
+        i = STRICT.one(line, i)?;
         return Err(LineError::at(
             i,
             ErrorKind::TextAfter {
@@ -291,7 +349,7 @@ mod tests {
             r#"foo_total 17 1700000000 # {trace_id="KOO5S4vxi0o"} 0.67 1700000000.001"#,
             r#"foo_total 17 # {trace_id="x"} 1.0"#,
             r#"foo_total 17 1700000000 # {} 1"#,
-            r#"foo_total 17 1700000000 #{a="b # {"}   1e3   1700000000   "#,
+            r#"foo_total 17 1700000000 # {a="b # {"} 1e3 1700000000"#,
         ] {
             let s = one(line);
             assert_eq!(s.labels, labels(&[("__name__", "foo_total")]), "{line}");
@@ -347,6 +405,29 @@ mod tests {
             ),
             ("foo_created 1 # {} 1", 15, "does not support exemplars"),
             ("foo 1 2 3", 9, "unexpected text after the timestamp: \"3\""),
+            // One space, exactly, between the parts of the exemplar.
+            ("foo_total 1 #{} 1", 14, "expected ' ', found '{'"),
+            (
+                "foo_total 1 #  {} 1",
+                15,
+                "invalid exemplar: unexpected blank",
+            ),
+            (
+                "foo_total 1 # {}  1",
+                18,
+                "invalid exemplar: unexpected blank",
+            ),
+            (
+                "foo_total 1 # {} 1 ",
+                19,
+                "invalid exemplar: unexpected blank",
+            ),
+            (
+                "foo_total 1 # { a=\"b\"} 1",
+                16,
+                "invalid exemplar: unexpected blank",
+            ),
+            ("foo_total 1  # {} 1", 13, "unexpected blank"),
         ] {
             let (got_col, reason) = err(line);
             assert!(reason.contains(want), "{line:?}: {reason:?} lacks {want:?}");
@@ -358,13 +439,11 @@ mod tests {
     fn metadata_lines() {
         let text = "# TYPE foo counter\n\
                     # HELP foo Help with \\\\ and \\n escapes.\n\
-                    # UNIT foo seconds\n\
-                    # HELP bar\n\
-                    # a free comment\n\
-                    #another\n\
+                    # UNIT foo_seconds seconds\n\
+                    # HELP bar \n\
+                    # UNIT bar \n\
                     foo_total 1 1700000000\n\
                     foo_created 1699990000 1700000000\n\
-                    \n\
                     # EOF\n";
         let (samples, errors) = parse_all(OM, text);
         assert_eq!(errors, vec![]);
@@ -394,6 +473,20 @@ mod tests {
                 "unexpected text after the metric type",
             ),
             ("# EOF x", 7, "unexpected text after \"# EOF\""),
+            // As Prometheus reads OpenMetrics: only these four comments, one space between parts.
+            ("# a free comment", 1, "invalid comment"),
+            ("#another", 1, "invalid comment"),
+            ("#", 1, "invalid comment"),
+            ("# EOF ", 6, "unexpected blank"),
+            ("#  TYPE foo gauge", 1, "invalid comment"),
+            ("# TYPE  foo gauge", 8, "unexpected blank"),
+            ("# TYPE foo  gauge", 12, "unexpected blank"),
+            ("# TYPE foo gauge ", 17, "unexpected blank"),
+            ("# TYPE foo\tgauge", 11, "unexpected blank"),
+            ("# HELP bar", 11, "missing text after \"# HELP bar\""),
+            ("# UNIT foo seconds", 12, "unit \"seconds\" is not a suffix"),
+            ("# UNIT foo_xseconds seconds", 21, "is not a suffix"),
+            ("  # TYPE foo gauge", 1, "unexpected blank"),
         ] {
             let (got_col, reason) = err(line);
             assert!(reason.contains(want), "{line:?}: {reason:?} lacks {want:?}");
@@ -417,21 +510,65 @@ mod tests {
         assert_eq!(samples.len(), 0);
         assert_eq!(errors[0].line, 1);
 
+        // Nothing may follow `# EOF`, not even a blank line (as in Prometheus).
         let (samples, errors) = parse_all(OM, "a 1\n# EOF\n\n  \nb 2\n# EOF\n");
         assert_eq!(samples.len(), 1);
         let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, [5, 6]);
-        assert!(errors[0]
+        assert_eq!(lines, [3, 4, 5, 6]);
+        assert_eq!(errors[2].column, Some(1));
+        assert!(errors[2]
             .to_string()
             .starts_with("line 5: unexpected text after \"# EOF\" (line 2)"));
 
-        // `finish` is fine once `# EOF` was seen, even with blank lines after it.
+        // `finish` is fine once `# EOF` was seen; the line break after it is no line.
         let mut state = ParserState::new();
         let mut out = Vec::new();
-        parse_line(OM, b"# EOF", 1, &mut state, &mut out).unwrap();
-        parse_line(OM, b"", 2, &mut state, &mut out).unwrap();
+        parse_line(OM, b"a 1\n", 1, &mut state, &mut out).unwrap();
+        parse_line(OM, b"# EOF\n", 2, &mut state, &mut out).unwrap();
         assert!(state.eof_seen());
         assert_eq!(finish(OM, &state), Ok(()));
+        assert_eq!(out.len(), 1);
+
+        // Before it, no blank line either.
+        let (_, errors) = parse_all(OM, "a 1\n\nb 2\n# EOF\n");
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].line, errors[0].column), (2, Some(1)));
+        assert_eq!(
+            errors[0].kind.to_string(),
+            "empty line: OpenMetrics input has no blank lines"
+        );
+    }
+
+    #[test]
+    fn one_space_between_parts() {
+        // Blanks in label values are text.
+        let s = one("a{x=\"1 2\",y=\"\t\"} 1 1700000000");
+        assert_eq!(s.labels.get("x"), Some("1 2"));
+        assert_eq!(s.labels.get("y"), Some("\t"));
+        assert_eq!(s.timestamp_ms, Some(1_700_000_000_000));
+        for (line, col, want) in [
+            (" a 1", 1, "unexpected blank"),
+            ("\ta 1", 1, "unexpected blank"),
+            ("a  1", 3, "unexpected blank"),
+            ("a\t1", 2, "unexpected blank"),
+            ("a 1 ", 4, "unexpected blank"),
+            ("a 1  1700000000", 5, "unexpected blank"),
+            ("a 1 1700000000 ", 15, "unexpected blank"),
+            ("a 1\t1700000000", 4, "unexpected blank"),
+            ("a {x=\"1\"} 1", 3, "invalid value \"{x=\\\"1\\\"}\""),
+            ("a{x=\"1\"}1", 9, "expected ' ', found '1'"),
+            ("a{ x=\"1\"} 1", 3, "unexpected blank"),
+            ("a{x =\"1\"} 1", 4, "unexpected blank"),
+            ("a{x= \"1\"} 1", 5, "unexpected blank"),
+            ("a{x=\"1\" } 1", 8, "unexpected blank"),
+            ("a{x=\"1\", y=\"2\"} 1", 9, "unexpected blank"),
+            ("a{x=\"1\",} 1", 9, "expected a label name, found '}'"),
+            ("a{x=\"1\"} ", 10, "missing value"),
+        ] {
+            let (got_col, reason) = err(line);
+            assert!(reason.contains(want), "{line:?}: {reason:?} lacks {want:?}");
+            assert_eq!(got_col, Some(col), "{line:?}: {reason}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //!   (`__name__` included) is an error.
 
 use crate::error::{ErrorKind, Part};
-use crate::lexer::{series_and_value, skip_blanks, token_end, LineError};
+use crate::lexer::{series_and_value, skip_blanks, token_end, LineError, Spacing};
 use crate::value::parse_milliseconds;
 use crate::{ParserState, Sample};
 
@@ -33,7 +33,7 @@ pub(crate) fn parse(
         return Ok(());
     }
     let scratch = &mut state.scratch;
-    let (value, mut i) = series_and_value(line, i, scratch)?;
+    let (value, mut i) = series_and_value(line, i, Spacing::Lenient, scratch)?;
     let mut timestamp_ms = None;
     if i < b.len() {
         let end = token_end(b, i);

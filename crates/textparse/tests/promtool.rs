@@ -99,6 +99,51 @@ const SECONDS: &[&str] = &[
     "1.2.3",
 ];
 
+/// Whole OpenMetrics inputs of one sample: spaces, blank lines, comments, label sets, metadata, the
+/// end, as Prometheus's strict reading of the format has them.
+const OM_INPUTS: &[&str] = &[
+    "x 1 1700000000\n# EOF\n",
+    "x 1 1700000000\n# EOF",
+    "x 1 1700000000\n# EOF\n\n",
+    "x 1 1700000000\n\n# EOF\n",
+    "\nx 1 1700000000\n# EOF\n",
+    "x  1 1700000000\n# EOF\n",
+    "x 1  1700000000\n# EOF\n",
+    "x\t1 1700000000\n# EOF\n",
+    "x 1\t1700000000\n# EOF\n",
+    "x 1 1700000000 \n# EOF\n",
+    " x 1 1700000000\n# EOF\n",
+    "# free comment\nx 1 1700000000\n# EOF\n",
+    "#c\nx 1 1700000000\n# EOF\n",
+    "x 1 1700000000\n# EOF \n",
+    "x{a=\"b c\",d=\"\\n\"} 1 1700000000\n# EOF\n",
+    "x{a=\"b\",} 1 1700000000\n# EOF\n",
+    "x{a=\"b\", c=\"d\"} 1 1700000000\n# EOF\n",
+    "x{ a=\"b\"} 1 1700000000\n# EOF\n",
+    "x{a = \"b\"} 1 1700000000\n# EOF\n",
+    "x{a=\"b\"}1 1700000000\n# EOF\n",
+    "x {a=\"b\"} 1 1700000000\n# EOF\n",
+    "x{} 1 1700000000\n# EOF\n",
+    "# TYPE x gauge\nx 1 1700000000\n# EOF\n",
+    "# TYPE x  gauge\nx 1 1700000000\n# EOF\n",
+    "# TYPE x gauge \nx 1 1700000000\n# EOF\n",
+    "# TYPE x untyped\nx 1 1700000000\n# EOF\n",
+    "# TYPE x\nx 1 1700000000\n# EOF\n",
+    "# HELP x some help\nx 1 1700000000\n# EOF\n",
+    "# HELP x \nx 1 1700000000\n# EOF\n",
+    "# HELP x\nx 1 1700000000\n# EOF\n",
+    "# UNIT x_seconds seconds\nx_seconds 1 1700000000\n# EOF\n",
+    "# UNIT x seconds\nx 1 1700000000\n# EOF\n",
+    "# UNIT x_seconds \nx_seconds 1 1700000000\n# EOF\n",
+    "x_total 1 1700000000 # {a=\"b\"} 1\n# EOF\n",
+    "x_total 1 1700000000 #  {a=\"b\"} 1\n# EOF\n",
+    "x_total 1 1700000000 # {a=\"b\"}  1\n# EOF\n",
+    "x_total 1 1700000000 # {a=\"b\"} 1 \n# EOF\n",
+    "x_total 1 1700000000 #{a=\"b\"} 1\n# EOF\n",
+    "x_total 1 1700000000  # {a=\"b\"} 1\n# EOF\n",
+    "x_total 1 1700000000 # {a=\"b\",} 1\n# EOF\n",
+];
+
 /// Prometheus text timestamp spellings (milliseconds).
 const MILLISECONDS: &[&str] = &[
     "0",
@@ -261,7 +306,8 @@ fn openmetrics_values_and_timestamps_as_promtool_stores_them() {
             ["x", "x_created", "x_sum"]
                 .iter()
                 .map(|name| format!("{name} 1 1700000000 # {{a=\"b\"}} 1 1700000000\n# EOF\n")),
-        );
+        )
+        .chain(OM_INPUTS.iter().map(|s| s.to_string()));
     let mut differences = Vec::new();
     for text in cases {
         let theirs = promtool_om_sample(&pt, tmp.path(), &text);
