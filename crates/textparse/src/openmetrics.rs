@@ -8,23 +8,26 @@
 //! # EOF
 //! ```
 //!
-//! Sample lines are those of the Prometheus text format (see [`crate::prom_text`]) with two
-//! differences:
+//! The grammar is read as strictly as Prometheus 2.42 reads it (and `promtool tsdb create-blocks-from
+//! openmetrics` with it), so that an input we take is one promtool takes:
 //!
-//! * the timestamp is in seconds, turned into milliseconds as Prometheus does it, truncating (see
-//!   [`crate::value::parse_seconds`]);
-//! * an exemplar (` # {labels} value [timestamp]`) may end the line of a sample whose metric name
+//! * Sample lines are those of the Prometheus text format (see [`crate::prom_text`]), but with exactly
+//!   one space between the parts (name and label set, value, timestamp, exemplar) and no blank
+//!   elsewhere: none at the start or the end of the line, none inside a label set (outside its quoted
+//!   values), no tab; a label set has no trailing comma.
+//! * The timestamp is in seconds, turned into milliseconds as Prometheus does it, truncating (see
+//!   [`crate::value::parse_seconds`]).
+//! * An exemplar (` # {labels} value [timestamp]`) may end the line of a sample whose metric name
 //!   ends in `_total` or `_bucket` (Prometheus refuses it on other samples): it is checked and
 //!   skipped.
-//!
-//! `# TYPE name type` (type one of counter, gauge, histogram, gaugehistogram, stateset, info,
-//! summary, unknown), `# HELP name text` and `# UNIT name unit` lines are checked and otherwise
-//! ignored, as are other `#` comments and blank lines. Counters' `_created` samples are kept as
-//! ordinary series, as promtool keeps them. The input must end with `# EOF`: a line after it (other
-//! than a blank one) is an error, and so is an input without it (see [`crate::finish`]).
-//!
-//! Unlike Prometheus, which wants exactly one space between the parts of a line, blanks (spaces and
-//! tabs, any number) separate them here, as in the Prometheus text format.
+//! * The only `#` lines are `# TYPE name type` (type one of counter, gauge, histogram,
+//!   gaugehistogram, stateset, info, summary, unknown), `# HELP name text` (the text may be empty,
+//!   not the space before it), `# UNIT name unit` (the unit, if any, a `_unit` suffix of the name)
+//!   and `# EOF`. They are checked and otherwise ignored; there are no other comments and no blank
+//!   lines.
+//! * Counters' `_created` samples are kept as ordinary series, as promtool keeps them.
+//! * The input must end with `# EOF`: a line after it (even a blank one) is an error, and so is an
+//!   input without it (see [`crate::finish`]).
 
 use tsdb_labels::is_valid_metric_name;
 
