@@ -13,6 +13,9 @@
 //!   an optional timestamp in integer milliseconds (may be negative). Blanks (spaces, tabs) may
 //!   separate the parts and end the line.
 //! * The value and the timestamp are read as Prometheus reads them: see [`crate::value`].
+//! * Prometheus has two readers of this format, which differ at the edges: its scrape parser allows
+//!   blanks at the end of a line and refuses a signed timestamp, `promtool check metrics` the other
+//!   way round. We allow both, as the format's documentation does.
 //! * A label with an empty value is the same as no label and is dropped; a label name given twice
 //!   (`__name__` included) is an error.
 

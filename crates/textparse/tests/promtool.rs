@@ -144,6 +144,27 @@ const OM_INPUTS: &[&str] = &[
     "x_total 1 1700000000 # {a=\"b\",} 1\n# EOF\n",
 ];
 
+/// Whole Prometheus text inputs: blanks, blank lines, comments, label sets. (Not here: blanks at the
+/// end of a sample line, which the format's documentation and Prometheus's scrape parser allow and
+/// `promtool check metrics` refuses; we allow them.)
+const PROM_INPUTS: &[&str] = &[
+    "x  1\n",
+    "x\t1\n",
+    " x 1\n",
+    "x{ a=\"b\" } 1\n",
+    "x{a = \"b\"} 1\n",
+    "x{a=\"b\",} 1\n",
+    "x {a=\"b\"} 1\n",
+    "x{a=\"b\"}1\n",
+    "x{a=\"b\"}  1\n",
+    "\n\nx 1\n",
+    "#c\nx 1\n",
+    "# TYPE x gauge\nx 1\n",
+    "x 1\t1\n",
+    "x 1 1 # {a=\"b\"} 1\n",
+    "x{a=\"b\",,} 1\n",
+];
+
 /// Prometheus text timestamp spellings (milliseconds).
 const MILLISECONDS: &[&str] = &[
     "0",
@@ -340,7 +361,8 @@ fn prometheus_text_values_and_timestamps_as_promtool_reads_them() {
                 .iter()
                 .map(|v| format!("x{{a=\"b\"}} {v} 1700000000000\n")),
         )
-        .chain(MILLISECONDS.iter().map(|t| format!("x 1 {t}\n")));
+        .chain(MILLISECONDS.iter().map(|t| format!("x 1 {t}\n")))
+        .chain(PROM_INPUTS.iter().map(|s| s.to_string()));
     let mut differences = Vec::new();
     for text in cases {
         let theirs = promtool_checks(&pt, &text);
