@@ -147,3 +147,25 @@ mod tests {
         assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
     }
 }
+
+/// A bad input line, reported as `FILE:LINE:COLUMN: REASON` (`FILE:LINE: REASON` without a column):
+/// a parser's error, or a problem a command finds in a sample that parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// 1-based column, when the problem is at one place of the line.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl From<tsdb_textparse::ParseError> for BadLine {
+    fn from(e: tsdb_textparse::ParseError) -> BadLine {
+        BadLine {
+            line: e.line,
+            column: e.column,
+            reason: e.kind.to_string(),
+        }
+    }
+}

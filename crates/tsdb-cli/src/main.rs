@@ -10,7 +10,6 @@ mod cmd;
 mod error;
 mod open;
 mod output;
-mod parse;
 mod paths;
 mod progress;
 mod selector;

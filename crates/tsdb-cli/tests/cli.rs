@@ -743,3 +743,120 @@ fn every_command_has_help_with_examples() {
     let out = ok(["--help"]);
     assert!(out.contains("Exit status: 0 on success"), "{out}");
 }
+
+#[test]
+fn invalid_utf8_is_reported_at_its_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let input = tmp.path().join("bad.prom");
+    // The bad byte is the 7th character (after the 2-byte `ü`).
+    std::fs::write(&input, b"up 1 5\nx{a=\"\xc3\xbc\xff\"} 1 5\n".as_slice()).unwrap();
+    let o = cli([
+        "append".as_ref(),
+        "-d".as_ref(),
+        data.as_os_str(),
+        input.as_os_str(),
+    ]);
+    assert_code(&o, 3);
+    let err = stderr(&o);
+    let want = format!("{}:2:7: the line is not valid UTF-8\n", input.display());
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(field(&stdout(&o), "samples appended"), "1");
+}
+
+#[test]
+fn missing_eof_is_reported_after_the_last_line_even_a_bad_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.om");
+    // Lines 2 and 3 are not UTF-8; the input ends without `# EOF` after line 3.
+    std::fs::write(&input, b"a 1 10\nb \xff 10\n\xfe\n".as_slice()).unwrap();
+    let fresh = tmp.path().join("fresh");
+    let o = cli([
+        "import".as_ref(),
+        "openmetrics".as_ref(),
+        input.as_os_str(),
+        fresh.as_os_str(),
+    ]);
+    assert_code(&o, 2);
+    let err = stderr(&o);
+    let name = input.display();
+    for want in [
+        format!("{name}:2:3: the line is not valid UTF-8\n"),
+        format!("{name}:3:1: the line is not valid UTF-8\n"),
+        format!("{name}:4: unexpected end of input: OpenMetrics input must end with \"# EOF\"\n"),
+    ] {
+        assert!(err.contains(&want), "{want:?} not in {err}");
+    }
+    assert!(err.contains("3 bad lines: nothing written"), "{err}");
+
+    // `append` reports it at the same line.
+    let o = cli([
+        "append".as_ref(),
+        "-d".as_ref(),
+        tmp.path().join("data").as_os_str(),
+        "--format".as_ref(),
+        "openmetrics".as_ref(),
+        input.as_os_str(),
+    ]);
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains(&format!("{name}:4: unexpected end of input")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn import_reads_values_and_timestamps_as_promtool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.om");
+    // Prometheus 2.42 refuses `p`, `P` and `_` in values and timestamps.
+    for (line, col) in [
+        ("a 0x1p3 10", 3),
+        ("a 1_0 10", 3),
+        ("a 1 0x1p3", 5),
+        ("a 1 1_0", 5),
+    ] {
+        std::fs::write(&input, format!("{line}\n# EOF\n")).unwrap();
+        let out = tmp.path().join("refused");
+        let o = cli([
+            "import".as_ref(),
+            "openmetrics".as_ref(),
+            input.as_os_str(),
+            out.as_os_str(),
+        ]);
+        assert_code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{}:1:{col}: invalid ", input.display())),
+            "{line}: {err}"
+        );
+        assert!(!out.exists(), "{line}");
+    }
+
+    // Sub-millisecond timestamps are truncated toward zero, as promtool does.
+    std::fs::write(
+        &input,
+        "a 1 1700000000.9999\nb 2 -0.0005\nc 3 1700000000.1235\n# EOF\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("blocks");
+    ok([
+        "import".as_ref(),
+        "openmetrics".as_ref(),
+        "-q".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+    ]);
+    let dump = ok(["dump".as_ref(), "-d".as_ref(), out.as_os_str()]);
+    let mut lines: Vec<&str> = dump.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "{__name__=\"a\"} 1 1700000000999",
+            "{__name__=\"b\"} 2 0",
+            "{__name__=\"c\"} 3 1700000000123",
+        ]
+    );
+}

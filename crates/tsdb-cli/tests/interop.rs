@@ -230,3 +230,54 @@ fn analyze_matches_promtool() {
         }
     }
 }
+
+/// The one block directory under `dir`.
+fn only_block(dir: &Path) -> std::path::PathBuf {
+    let blocks: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("meta.json").is_file())
+        .collect();
+    assert_eq!(blocks.len(), 1, "{}", dir.display());
+    blocks[0].clone()
+}
+
+#[test]
+fn import_stores_nan_with_promtools_bits() {
+    let Some(pt) = promtool("import_stores_nan_with_promtools_bits") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("nan.om");
+    // Every spelling of NaN is Prometheus's normal NaN: the chunk bytes are promtool's.
+    std::fs::write(
+        &input,
+        "x 1 1700000000\nx NaN 1700000001\nx nan 1700000002\nx 2 1700000003\nx NAN 1700000004\n# EOF\n",
+    )
+    .unwrap();
+    let (ours, theirs) = (tmp.path().join("ours"), tmp.path().join("theirs"));
+    ok([
+        "import".as_ref(),
+        "openmetrics".as_ref(),
+        "-q".as_ref(),
+        input.as_os_str(),
+        ours.as_os_str(),
+    ]);
+    run_promtool(
+        &pt,
+        [
+            "tsdb".as_ref(),
+            "create-blocks-from".as_ref(),
+            "openmetrics".as_ref(),
+            input.as_os_str(),
+            theirs.as_os_str(),
+        ],
+    );
+    let (ours, theirs) = (only_block(&ours), only_block(&theirs));
+    for file in ["chunks/000001", "index"] {
+        assert!(
+            std::fs::read(ours.join(file)).unwrap() == std::fs::read(theirs.join(file)).unwrap(),
+            "{file} differs from promtool's"
+        );
+    }
+}

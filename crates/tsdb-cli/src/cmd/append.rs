@@ -17,10 +17,11 @@ use clap::Args;
 use tsdb::{AppendError, Appender, Db};
 use tsdb_labels::{Labels, Matcher};
 
-use crate::error::CliError;
+use tsdb_textparse::{self as parse, Format, ParserState, Sample};
+
+use crate::error::{BadLine, CliError};
 use crate::open::{open_db_create, WriteArgs};
 use crate::output;
-use crate::parse::{self, Format, ParseError, ParserState, Sample};
 use crate::progress::Progress;
 use crate::timefmt::{now_ms, parse_time};
 
@@ -82,7 +83,7 @@ pub struct AppendArgs {
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse()
+    s.parse().map_err(|e: parse::UnknownFormat| e.to_string())
 }
 
 /// A sample the database refused at append time, kept to check whether the database holds it already.
@@ -119,7 +120,7 @@ struct Problems<'a> {
 }
 
 impl Problems<'_> {
-    fn bad_line(&mut self, e: &ParseError) {
+    fn bad_line(&mut self, e: &BadLine) {
         self.bad_shown += 1;
         if self.bad_shown <= SHOWN {
             match e.column {
@@ -298,21 +299,11 @@ fn ingest<'a>(
         read_bytes += n as u64;
         totals.lines += 1;
         let line_no = totals.lines;
-        let Ok(line) = std::str::from_utf8(&buf) else {
-            progress.finish();
-            totals.bad_lines += 1;
-            problems.bad_line(&ParseError {
-                line: line_no,
-                column: None,
-                reason: "the line is not valid UTF-8".into(),
-            });
-            continue;
-        };
         samples.clear();
-        if let Err(e) = parse::parse_line(format, line, line_no, &mut state, &mut samples) {
+        if let Err(e) = parse::parse_line(format, &buf, line_no, &mut state, &mut samples) {
             progress.finish();
             totals.bad_lines += 1;
-            problems.bad_line(&e);
+            problems.bad_line(&e.into());
             continue;
         }
         let mut line_bad = false;
@@ -334,7 +325,7 @@ fn ingest<'a>(
                         line_bad = true;
                         progress.finish();
                         totals.bad_lines += 1;
-                        problems.bad_line(&ParseError {
+                        problems.bad_line(&BadLine {
                             line: line_no,
                             column: None,
                             reason: e.to_string(),
@@ -377,7 +368,7 @@ fn ingest<'a>(
     progress.finish();
     if let Err(e) = parse::finish(format, &state) {
         totals.bad_lines += 1;
-        problems.bad_line(&e);
+        problems.bad_line(&e.into());
     }
     if let Some(a) = app.take() {
         commit(a, pending, totals, problems)?;

@@ -14,9 +14,10 @@ use clap::{Args, Subcommand};
 use tsdb::block::{Block, BlockMeta, CutPolicy, WriteOptions, DEFAULT_BLOCK_RANGE};
 use tsdb_labels::Labels;
 
-use crate::error::CliError;
+use tsdb_textparse::{self as parse, Format, ParserState, Sample};
+
+use crate::error::{BadLine, CliError};
 use crate::output;
-use crate::parse::{self, Format, ParseError, ParserState, Sample};
 use crate::progress::Progress;
 use crate::table;
 
@@ -164,7 +165,7 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
 
     // 1. Parse and check everything.
     let mut errors = 0usize;
-    let mut report = |e: &ParseError| {
+    let mut report = |e: &BadLine| {
         errors += 1;
         if errors <= SHOWN {
             match e.column {
@@ -182,25 +183,17 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
     for raw in text.split_inclusive(|&c| c == b'\n') {
         line_no += 1;
         offset += raw.len();
-        let Ok(line) = std::str::from_utf8(raw) else {
-            report(&ParseError {
-                line: line_no,
-                column: None,
-                reason: "the line is not valid UTF-8".into(),
-            });
-            continue;
-        };
         samples.clear();
         if let Err(e) =
-            parse::parse_line(Format::OpenMetrics, line, line_no, &mut state, &mut samples)
+            parse::parse_line(Format::OpenMetrics, raw, line_no, &mut state, &mut samples)
         {
-            report(&e);
+            report(&e.into());
             continue;
         }
         for s in samples.drain(..) {
             match s.timestamp_ms {
                 // A block's range ends one past its newest sample, so no block holds `i64::MAX`.
-                Some(t) if t > tsdb::MAX_TIME => report(&ParseError {
+                Some(t) if t > tsdb::MAX_TIME => report(&BadLine {
                     line: line_no,
                     column: None,
                     reason: format!(
@@ -213,7 +206,7 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
                     .entry(s.labels)
                     .or_default()
                     .push((t, s.value, line_no)),
-                None => report(&ParseError {
+                None => report(&BadLine {
                     line: line_no,
                     column: None,
                     reason: format!("expected timestamp for series {}, got none", s.labels),
@@ -229,13 +222,13 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
     }
     progress.finish();
     if let Err(e) = parse::finish(Format::OpenMetrics, &state) {
-        report(&e);
+        report(&e.into());
     }
 
     // 2. Group into windows; within a window a series' samples must increase (as promtool's writer).
     let duration = block_duration(args.max_block_duration);
     let mut windows: BTreeMap<i64, Vec<Series>> = BTreeMap::new();
-    let mut order_errors: Vec<ParseError> = Vec::new();
+    let mut order_errors: Vec<BadLine> = Vec::new();
     for (labels, mut points) in series {
         points.sort_by_key(|p| p.0.div_euclid(duration));
         let mut i = 0;
@@ -246,7 +239,7 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
             while j < points.len() && points[j].0.div_euclid(duration) == w {
                 let (t, v, line) = points[j];
                 match kept.last() {
-                    Some(&(pt, _)) if t < pt => order_errors.push(ParseError {
+                    Some(&(pt, _)) if t < pt => order_errors.push(BadLine {
                         line,
                         column: None,
                         reason: format!(
@@ -254,7 +247,7 @@ fn openmetrics(args: &ImportArgs) -> Result<()> {
                         ),
                     }),
                     Some(&(pt, pv)) if t == pt && pv.to_bits() != v.to_bits() => {
-                        order_errors.push(ParseError {
+                        order_errors.push(BadLine {
                             line,
                             column: None,
                             reason: format!(

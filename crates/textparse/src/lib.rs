@@ -1,31 +1,74 @@
-//! Input parsers for `tsdb-cli append` and `import openmetrics`: text in one of three formats, read
-//! line by line, turned into [`Sample`]s.
+//! Streaming parsers for the text formats samples arrive in, turning lines into [`Sample`]s:
 //!
 //! * [`Format::PromText`]: the Prometheus text exposition format 0.0.4 (`name{l="v"} value [ms]`),
-//!   see [`prom_text`].
+//!   see [`prom_text`];
 //! * [`Format::OpenMetrics`]: OpenMetrics text 1.0.0 (timestamps in seconds, `# EOF` at the end,
-//!   exemplars), see [`openmetrics`].
+//!   exemplars), see [`openmetrics`];
 //! * [`Format::Influx`]: InfluxDB line protocol (`measurement,tag=v field=1,other=2i ns`), one series
 //!   per field, see [`influx`].
 //!
-//! The parsers stream: the caller feeds one line at a time to [`parse_line`] with its 1-based number and
-//! a [`ParserState`] kept for the whole input, collects the samples it pushes and the [`ParseError`] it
-//! returns for a bad line, and goes on with the next line (a bad line never stops the input). At the
-//! end, [`finish`] reports what only the end can show (an OpenMetrics input without `# EOF`).
-//! [`detect()`] guesses the format from the first bytes of an input.
+//! Values and timestamps are read as Prometheus 2.42 reads them (see [`value`]), so that what parses
+//! here is what Prometheus and `promtool` accept.
+//!
+//! The crate owns the syntax of these formats and the guess of a format from the first bytes of an
+//! input ([`detect()`]). It leaves everything else to its callers: reading the input, storing the
+//! samples, the time of a sample without a timestamp, checks across lines (order, duplicates), and how
+//! errors are shown. Its only dependency in the workspace is `tsdb-labels`, for [`Labels`].
+//!
+//! The parsers stream: the caller feeds one line at a time to [`parse_line`] with its 1-based number
+//! and a [`ParserState`] kept for the whole input, collects the samples it pushes and the
+//! [`ParseError`] it returns for a bad line, and goes on with the next line (a bad line never stops the
+//! input). At the end, [`finish`] reports what only the end can show (an OpenMetrics input without
+//! `# EOF`). Lines are bytes: a line that is not UTF-8 is an error like any other, at its column.
+//!
+//! ```
+//! use tsdb_textparse::{detect, finish, parse_line, ErrorKind, Format, ParserState};
+//!
+//! let input = "# TYPE up gauge\nup{job=\"node\"} 1 1700000000000\nup{job=\"api\"} x\n";
+//! let format = detect(input.as_bytes());
+//! assert_eq!(format, Format::PromText);
+//!
+//! let mut state = ParserState::new();
+//! let (mut samples, mut errors) = (Vec::new(), Vec::new());
+//! for (i, line) in input.lines().enumerate() {
+//!     if let Err(e) = parse_line(format, line.as_bytes(), i + 1, &mut state, &mut samples) {
+//!         errors.push(e);
+//!     }
+//! }
+//! finish(format, &state).unwrap();
+//!
+//! assert_eq!(samples.len(), 1);
+//! assert_eq!(samples[0].labels.get("job"), Some("node"));
+//! assert_eq!(samples[0].value, 1.0);
+//! assert_eq!(samples[0].timestamp_ms, Some(1_700_000_000_000));
+//! assert_eq!((errors[0].line, errors[0].column), (3, Some(15)));
+//! assert_eq!(errors[0].kind, ErrorKind::InvalidValue { text: "x".into() });
+//! assert_eq!(errors[0].to_string(), "line 3: invalid value \"x\"");
+//! ```
 //!
 //! The parsers scan bytes (no regular expressions) and reuse the buffers of the [`ParserState`]: the
 //! only allocations per sample are those of building its [`Labels`].
 
+#![warn(missing_docs)]
+
 mod detect;
-mod influx;
-mod openmetrics;
-mod prom_text;
+mod error;
+pub mod influx;
+mod lexer;
+pub mod openmetrics;
+pub mod prom_text;
+pub mod value;
 
 use std::fmt;
 use std::str::FromStr;
 
-use tsdb_labels::{Labels, LabelsError, METRIC_NAME};
+use thiserror::Error;
+use tsdb_labels::Labels;
+
+pub use detect::detect;
+pub use error::{ErrorKind, Found, ParseError, Part, TimeUnit};
+
+use lexer::Scratch;
 
 /// An input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +83,6 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order of their names in help texts.
-    #[cfg_attr(not(test), allow(dead_code))] // The tests go through every format.
     pub const ALL: [Format; 3] = [Format::PromText, Format::OpenMetrics, Format::Influx];
 
     /// The canonical name: `prometheus`, `openmetrics` or `influx` (what `Display` prints and
@@ -60,18 +102,21 @@ impl fmt::Display for Format {
     }
 }
 
+/// A format name that [`Format::from_str`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown input format {0:?} (expected prometheus, text, openmetrics or influx)")]
+pub struct UnknownFormat(pub String);
+
 impl FromStr for Format {
-    type Err = String;
+    type Err = UnknownFormat;
 
     /// `prometheus` or `text`, `openmetrics`, `influx` (ASCII case ignored).
-    fn from_str(s: &str) -> Result<Format, String> {
+    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
         match s.to_ascii_lowercase().as_str() {
             "prometheus" | "text" => Ok(Format::PromText),
             "openmetrics" => Ok(Format::OpenMetrics),
             "influx" => Ok(Format::Influx),
-            _ => Err(format!(
-                "unknown input format {s:?} (expected prometheus, text, openmetrics or influx)"
-            )),
+            _ => Err(UnknownFormat(s.to_string())),
         }
     }
 }
@@ -81,30 +126,12 @@ impl FromStr for Format {
 pub struct Sample {
     /// The series, its metric name as `__name__`.
     pub labels: Labels,
-    /// The value (`NaN`, `±Inf` and `-0` kept as they are).
+    /// The value (`±Inf` and `-0` kept as they are; any `NaN` is Prometheus's normal NaN, see
+    /// [`value::NORMAL_NAN_BITS`]).
     pub value: f64,
     /// Milliseconds since the Unix epoch, when the line gives a timestamp.
     pub timestamp_ms: Option<i64>,
 }
-
-/// Why one line (or the end of the input) was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    /// 1-based line number.
-    pub line: usize,
-    /// 1-based column (in characters) of the offending text, when the problem is at one place.
-    pub column: Option<usize>,
-    /// What is wrong, for a person.
-    pub reason: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// The state of one input stream: create one per input with [`ParserState::new`], pass it to every
 /// [`parse_line`] call of that input and then to [`finish`].
@@ -117,9 +144,7 @@ pub struct ParserState {
     /// Buffers reused from line to line: the labels of the current line.
     scratch: Scratch,
     /// Influx: the fields of the current line, their sanitized keys, the metric name being built.
-    influx_fields: Vec<influx::Field>,
-    influx_keys: String,
-    influx_name: String,
+    influx: influx::Buffers,
 }
 
 impl ParserState {
@@ -128,8 +153,8 @@ impl ParserState {
         ParserState::default()
     }
 
-    /// Whether an OpenMetrics input has reached its `# EOF` line.
-    #[cfg_attr(not(test), allow(dead_code))] // The commands rely on `finish` instead.
+    /// Whether an OpenMetrics input has reached its `# EOF` line (after which only blank lines may
+    /// follow). Always false for the other formats.
     pub fn eof_seen(&self) -> bool {
         self.eof_line.is_some()
     }
@@ -138,17 +163,34 @@ impl ParserState {
 /// Parses one line of an input in `format`: pushes its samples to `out` (none for a blank line or a
 /// comment, several for an Influx line with several fields) or returns why it is bad, in which case
 /// nothing is pushed. `line_no` is the 1-based line number used in errors; a trailing `\n` or `\r\n`
-/// on `line` is ignored. Never panics; after an error, parsing goes on with the next line.
+/// on `line` is ignored. A line that is not UTF-8 is an error ([`ErrorKind::InvalidUtf8`], at the
+/// column of its first invalid byte). Never panics; after an error, parsing goes on with the next
+/// line.
 pub fn parse_line(
     format: Format,
-    line: &str,
+    line: &[u8],
     line_no: usize,
     state: &mut ParserState,
     out: &mut Vec<Sample>,
 ) -> Result<(), ParseError> {
     state.last_line = state.last_line.max(line_no);
-    let line = line.strip_suffix('\n').unwrap_or(line);
-    let line = line.strip_suffix('\r').unwrap_or(line);
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = match std::str::from_utf8(line) {
+        Ok(line) => line,
+        Err(e) => {
+            // The valid prefix is UTF-8: its characters come before the bad byte.
+            let column = String::from_utf8_lossy(&line[..e.valid_up_to()])
+                .chars()
+                .count()
+                + 1;
+            return Err(ParseError {
+                line: line_no,
+                column: Some(column),
+                kind: ErrorKind::InvalidUtf8,
+            });
+        }
+    };
     let start = out.len();
     let result = match format {
         Format::PromText => prom_text::parse(line, state, out),
@@ -161,231 +203,61 @@ pub fn parse_line(
     })
 }
 
-/// Checks the end of an input: an OpenMetrics input must have ended with `# EOF` (the error is on the
-/// line after the last one). The other formats have nothing to check.
+/// Checks the end of an input: an OpenMetrics input must have ended with `# EOF`. The error is on
+/// the line after the last one given to [`parse_line`] (line 1 for an empty input), without a
+/// column. The other formats have nothing to check.
 pub fn finish(format: Format, state: &ParserState) -> Result<(), ParseError> {
     match format {
         Format::OpenMetrics if state.eof_line.is_none() => Err(ParseError {
             line: state.last_line + 1,
             column: None,
-            reason: "unexpected end of input: OpenMetrics input must end with \"# EOF\"".into(),
+            kind: ErrorKind::MissingEof,
         }),
         _ => Ok(()),
     }
 }
 
-/// Guesses the format of an input from its first bytes: see [`detect::detect`].
-pub fn detect(head: &[u8]) -> Format {
-    detect::detect(head)
-}
-
-/// An error within a line: the byte offset of the offending text (if at one place) and the reason.
-#[derive(Debug)]
-struct LineError {
-    pos: Option<usize>,
-    reason: String,
-}
-
-impl LineError {
-    /// An error at byte offset `pos` of the line.
-    fn at(pos: usize, reason: impl Into<String>) -> LineError {
-        LineError {
-            pos: Some(pos),
-            reason: reason.into(),
-        }
-    }
-
-    /// An error of the whole line.
-    fn line(reason: impl Into<String>) -> LineError {
-        LineError {
-            pos: None,
-            reason: reason.into(),
-        }
-    }
-
-    /// The error with a line number and a character column.
-    fn at_line(self, line: &str, line_no: usize) -> ParseError {
-        let column = self.pos.map(|pos| {
-            let pos = pos.min(line.len());
-            // Count the characters before `pos`: the bytes that do not continue a UTF-8 sequence.
-            line.as_bytes()[..pos]
-                .iter()
-                .filter(|&&b| b & 0xc0 != 0x80)
-                .count()
-                + 1
-        });
-        ParseError {
-            line: line_no,
-            column,
-            reason: self.reason,
-        }
-    }
-}
-
-/// A space or a tab: what separates the parts of a line in every format.
-#[inline]
-fn is_blank(c: u8) -> bool {
-    c == b' ' || c == b'\t'
-}
-
-/// The offset of the first non-blank byte at or after `i` (or `b.len()`).
-#[inline]
-fn skip_blanks(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && is_blank(b[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// The offset of the first blank byte at or after `i` (or `b.len()`).
-#[inline]
-fn token_end(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && !is_blank(b[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// What is at offset `i` of `line`, for an error message: `'c'` or `end of line`.
-fn describe(line: &str, i: usize) -> String {
-    match line.get(i..).and_then(|s| s.chars().next()) {
-        Some(c) => format!("{c:?}"),
-        None => "end of line".to_string(),
-    }
-}
-
-/// One label of the line being parsed: its name and value are ranges of [`Scratch::text`].
-#[derive(Debug, Clone, Copy)]
-struct LabelSpan {
-    name: (usize, usize),
-    value: (usize, usize),
-    /// Byte offset in the line where the label starts, for errors.
-    at: usize,
-}
-
-/// Buffers reused from line to line: the unescaped label names and values of the current line.
-#[derive(Debug, Default)]
-struct Scratch {
-    text: String,
-    labels: Vec<LabelSpan>,
-}
-
-impl Scratch {
-    fn clear(&mut self) {
-        self.text.clear();
-        self.labels.clear();
-    }
-
-    fn name(&self, l: &LabelSpan) -> &str {
-        &self.text[l.name.0..l.name.1]
-    }
-
-    fn value(&self, l: &LabelSpan) -> &str {
-        &self.text[l.value.0..l.value.1]
-    }
-
-    /// Appends a label whose name and value are already unescaped.
-    fn push(&mut self, name: &str, value: &str, at: usize) {
-        let n0 = self.text.len();
-        self.text.push_str(name);
-        let n1 = self.text.len();
-        self.text.push_str(value);
-        let v1 = self.text.len();
-        self.labels.push(LabelSpan {
-            name: (n0, n1),
-            value: (n1, v1),
-            at,
-        });
-    }
-
-    /// Returns the first label (in line order) whose name an earlier label already has.
-    fn duplicate(&self) -> Option<&LabelSpan> {
-        let ls = &self.labels;
-        if ls.len() <= 16 {
-            for (i, l) in ls.iter().enumerate() {
-                if ls[..i].iter().any(|m| self.name(m) == self.name(l)) {
-                    return Some(l);
-                }
-            }
-            None
-        } else {
-            let mut idx: Vec<usize> = (0..ls.len()).collect();
-            idx.sort_by(|&a, &b| self.name(&ls[a]).cmp(self.name(&ls[b])).then(a.cmp(&b)));
-            idx.windows(2)
-                .filter(|w| self.name(&ls[w[0]]) == self.name(&ls[w[1]]))
-                .map(|w| w[1])
-                .min()
-                .map(|i| &ls[i])
-        }
-    }
-
-    /// Fails on a duplicate label name.
-    fn check_duplicates(&self) -> Result<(), LineError> {
-        match self.duplicate() {
-            Some(l) => Err(LineError::at(
-                l.at,
-                format!("duplicate label {:?}", self.name(l)),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// The label set of the labels collected so far (empty values dropped).
-    fn labels(&self) -> Result<Labels, LineError> {
-        Labels::new(self.labels.iter().map(|l| (self.name(l), self.value(l)))).map_err(labels_error)
-    }
-
-    /// The label set `{__name__=metric, <labels collected so far>}`.
-    fn labels_with_name(&self, metric: &str) -> Result<Labels, LineError> {
-        Labels::new(
-            std::iter::once((METRIC_NAME, metric))
-                .chain(self.labels.iter().map(|l| (self.name(l), self.value(l)))),
-        )
-        .map_err(labels_error)
-    }
-}
-
-fn labels_error(e: LabelsError) -> LineError {
-    LineError::line(e.to_string())
-}
-
+/// Helpers of the unit tests.
 #[cfg(test)]
-fn parse_all(format: Format, text: &str) -> (Vec<Sample>, Vec<ParseError>) {
-    let mut state = ParserState::new();
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if let Err(e) = parse_line(format, line, i + 1, &mut state, &mut out) {
+mod test_util {
+    use super::*;
+
+    /// Parses every line of `text`, then its end: the samples and the errors.
+    pub(crate) fn parse_all(format: Format, text: &str) -> (Vec<Sample>, Vec<ParseError>) {
+        let mut state = ParserState::new();
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Err(e) = parse_line(format, line.as_bytes(), i + 1, &mut state, &mut out) {
+                errors.push(e);
+            }
+        }
+        if let Err(e) = finish(format, &state) {
             errors.push(e);
         }
+        (out, errors)
     }
-    if let Err(e) = finish(format, &state) {
-        errors.push(e);
+
+    /// Parses `line` as the first line of `format` and returns its samples or its error.
+    pub(crate) fn parse_one(format: Format, line: &str) -> Result<Vec<Sample>, ParseError> {
+        let mut state = ParserState::new();
+        let mut out = Vec::new();
+        parse_line(format, line.as_bytes(), 1, &mut state, &mut out).map(|()| out)
     }
-    (out, errors)
-}
 
-/// Parses `text` as one line of `format` and returns its samples or its error.
-#[cfg(test)]
-fn parse_one(format: Format, line: &str) -> Result<Vec<Sample>, ParseError> {
-    let mut state = ParserState::new();
-    let mut out = Vec::new();
-    parse_line(format, line, 1, &mut state, &mut out).map(|()| out)
-}
-
-#[cfg(test)]
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    Labels::new(pairs.iter().copied()).unwrap()
+    pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(pairs.iter().copied()).unwrap()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::test_util::*;
     use super::*;
-    use crate::output::GoFloat;
 
-    const PROM: &str = include_str!("../../../../testdata/input/prometheus.prom");
-    const OM: &str = include_str!("../../../../testdata/input/openmetrics.om");
-    const LP: &str = include_str!("../../../../testdata/input/influx.lp");
+    const PROM: &str = include_str!("../../../testdata/input/prometheus.prom");
+    const OM: &str = include_str!("../../../testdata/input/openmetrics.om");
+    const LP: &str = include_str!("../../../testdata/input/influx.lp");
 
     #[test]
     fn format_names() {
@@ -397,20 +269,14 @@ mod tests {
         assert_eq!("OpenMetrics".parse::<Format>(), Ok(Format::OpenMetrics));
         assert_eq!("influx".parse::<Format>(), Ok(Format::Influx));
         let e = "csv".parse::<Format>().unwrap_err();
-        assert!(e.contains("unknown input format \"csv\""), "{e}");
+        assert_eq!(e, UnknownFormat("csv".into()));
+        assert_eq!(
+            e.to_string(),
+            "unknown input format \"csv\" (expected prometheus, text, openmetrics or influx)"
+        );
         assert_eq!(Format::PromText.to_string(), "prometheus");
         assert_eq!(Format::OpenMetrics.to_string(), "openmetrics");
         assert_eq!(Format::Influx.to_string(), "influx");
-    }
-
-    #[test]
-    fn parse_error_display() {
-        let e = ParseError {
-            line: 12,
-            column: Some(3),
-            reason: "missing value".into(),
-        };
-        assert_eq!(e.to_string(), "line 12: missing value");
     }
 
     #[test]
@@ -423,17 +289,41 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_is_an_error_at_its_column() {
+        for format in Format::ALL {
+            let mut state = ParserState::new();
+            let mut out = Vec::new();
+            // The bad byte is the 7th character, after the two bytes of `ü`.
+            let e = parse_line(format, b"x{a=\"\xc3\xbc\xff\"} 1", 4, &mut state, &mut out)
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidUtf8, "{format}");
+            assert_eq!((e.line, e.column), (4, Some(7)), "{format}");
+            assert_eq!(e.to_string(), "line 4: the line is not valid UTF-8");
+            let e = parse_line(format, b"\xff", 5, &mut state, &mut out).unwrap_err();
+            assert_eq!(e.column, Some(1));
+            // A cut sequence at the end of the line.
+            let e = parse_line(format, b"up 1 \xe2\x82\n", 6, &mut state, &mut out).unwrap_err();
+            assert_eq!(e.column, Some(6));
+            assert!(out.is_empty());
+            // Bad lines count: the end of the input is after them.
+            if format == Format::OpenMetrics {
+                assert_eq!(finish(format, &state).unwrap_err().line, 7);
+            }
+        }
+    }
+
+    #[test]
     fn a_failed_line_pushes_nothing() {
         let mut state = ParserState::new();
         let mut out = vec![];
-        parse_line(Format::Influx, "m a=1,b=2", 1, &mut state, &mut out).unwrap();
+        parse_line(Format::Influx, b"m a=1,b=2", 1, &mut state, &mut out).unwrap();
         assert_eq!(out.len(), 2);
         // The first field is fine, the second is a string: nothing of the line is kept.
-        let e = parse_line(Format::Influx, "m a=1,b=\"x\"", 2, &mut state, &mut out).unwrap_err();
+        let e = parse_line(Format::Influx, b"m a=1,b=\"x\"", 2, &mut state, &mut out).unwrap_err();
         assert_eq!(e.line, 2);
         assert_eq!(out.len(), 2);
         // Nor of a line whose second field has a bad value.
-        parse_line(Format::Influx, "m a=1,b=x", 3, &mut state, &mut out).unwrap_err();
+        parse_line(Format::Influx, b"m a=1,b=x", 3, &mut state, &mut out).unwrap_err();
         assert_eq!(out.len(), 2);
     }
 
@@ -638,19 +528,6 @@ mod tests {
         s.chars().collect()
     }
 
-    /// A float in Go's hexadecimal form, exactly.
-    fn hex(v: f64) -> String {
-        let bits = v.to_bits();
-        let sign = if bits >> 63 == 1 { "-" } else { "" };
-        let e = ((bits >> 52) & 0x7ff) as i64;
-        let m = bits & ((1 << 52) - 1);
-        if e == 0 {
-            format!("{sign}0x0.{m:013x}p-1022")
-        } else {
-            format!("{sign}0x1.{m:013x}P{:+}", e - 1023)
-        }
-    }
-
     fn random_value(rng: &mut Rng) -> f64 {
         match rng.below(6) {
             0 => f64::from_bits(rng.next()),
@@ -684,12 +561,11 @@ mod tests {
             };
             return s.to_string();
         }
-        match rng.below(5) {
-            0 => GoFloat(v).to_string(),
+        match rng.below(4) {
+            0 => format!("{v:e}"),
             1 => format!("{v}"),
             2 => format!("{v:?}"),
-            3 => format!("{v:E}"),
-            _ => hex(v),
+            _ => format!("{v:E}"),
         }
     }
 
@@ -723,51 +599,68 @@ mod tests {
             let value = random_value(&mut rng);
             let ts: Option<i64> = match rng.below(4) {
                 0 => None,
+                // OpenMetrics seconds go through a float: stay clear of the edge of the range.
+                1 if om => Some(rng.next() as i64 >> 1),
                 1 => Some(rng.next() as i64),
                 2 => Some(rng.next() as i64 >> rng.below(64)),
                 _ => Some(1_700_000_000_000 + rng.below(100_000_000) as i64),
             };
 
-            let mut line = String::from(rng.blanks(0));
+            // OpenMetrics: exactly one space between parts, none elsewhere.
+            let blanks = |rng: &mut Rng, min: usize| match (om, min) {
+                (true, 0) => "",
+                (true, _) => " ",
+                (false, _) => rng.blanks(min),
+            };
+            let mut line = String::from(blanks(&mut rng, 0));
             line.push_str(&name);
             if pairs.len() > 1 || rng.below(3) == 0 {
-                line.push_str(rng.blanks(0));
+                line.push_str(blanks(&mut rng, 0));
                 line.push('{');
                 for (i, (n, v)) in pairs[1..].iter().enumerate() {
                     if i > 0 {
                         line.push(',');
                     }
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                     line.push_str(n);
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                     line.push('=');
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                     line.push('"');
                     line.push_str(&escape(v));
                     line.push('"');
-                    line.push_str(rng.blanks(0));
+                    line.push_str(blanks(&mut rng, 0));
                 }
-                if pairs.len() > 1 && rng.below(4) == 0 {
+                if !om && pairs.len() > 1 && rng.below(4) == 0 {
                     line.push(',');
                 }
                 line.push('}');
-                line.push_str(rng.blanks(0));
+                line.push_str(blanks(&mut rng, usize::from(om)));
             } else {
-                line.push_str(rng.blanks(1));
+                line.push_str(blanks(&mut rng, 1));
             }
             line.push_str(&render_value(&mut rng, value));
+            let mut want_ts = ts;
             if let Some(ms) = ts {
-                line.push_str(rng.blanks(1));
+                line.push_str(blanks(&mut rng, 1));
                 if om {
                     let ms = i128::from(ms);
                     let sign = if ms < 0 { "-" } else { "" };
                     let (s, frac) = (ms.abs() / 1000, ms.abs() % 1000);
-                    line.push_str(&format!("{sign}{s}.{frac:03}"));
+                    let seconds = format!("{sign}{s}.{frac:03}");
+                    // What Prometheus makes of it: `int64(float(seconds) * 1000)`, which is the
+                    // timestamp written only while floats hold it exactly.
+                    let float_ms = (seconds.parse::<f64>().unwrap() * 1000.0) as i64;
+                    if ms.abs() < 1 << 40 {
+                        assert!((float_ms - ms as i64).abs() <= 1, "case {case}: {seconds}");
+                    }
+                    want_ts = Some(float_ms);
+                    line.push_str(&seconds);
                 } else {
                     line.push_str(&ms.to_string());
                 }
             }
-            line.push_str(rng.blanks(0));
+            line.push_str(blanks(&mut rng, 0));
 
             let format = if om {
                 Format::OpenMetrics
@@ -786,7 +679,7 @@ mod tests {
                 got.value,
                 value
             );
-            assert_eq!(got.timestamp_ms, ts, "case {case}: {line:?}");
+            assert_eq!(got.timestamp_ms, want_ts, "case {case}: {line:?}");
         }
     }
 
@@ -829,10 +722,23 @@ mod tests {
                         _ => {}
                     }
                 }
-                let line: String = line.into_iter().collect();
+                let mut line = String::from_iter(line).into_bytes();
+                // Now and then a byte that breaks UTF-8.
+                if rng.below(8) == 0 {
+                    let at = rng.below(line.len() + 1);
+                    line.insert(at, *rng.pick(&[0xff, 0x80, 0xc3]));
+                }
                 let before = out.len();
-                if parse_line(format, &line, n + 1, &mut state, &mut out).is_err() {
+                if let Err(e) = parse_line(format, &line, n + 1, &mut state, &mut out) {
                     assert_eq!(out.len(), before, "{format}: {line:?}");
+                    // Messages are sentences, never the debug form of the error.
+                    let debug = format!("{:?}", e.kind);
+                    let variant = debug.split(|c: char| !c.is_alphanumeric()).next();
+                    let message = e.to_string();
+                    assert!(
+                        !message.contains(variant.unwrap_or_default()),
+                        "{message} shows {debug}"
+                    );
                 }
                 if state.eof_seen() {
                     state = ParserState::new();

@@ -22,10 +22,25 @@
 //!   flooring division (`-1` ns is `-1` ms);
 //! * blank lines and lines starting with `#` are ignored.
 
-use super::{is_blank, skip_blanks, token_end, LineError, ParserState, Sample};
+use crate::error::{ErrorKind, Part, TimeUnit};
+use crate::lexer::{
+    found, is_blank, is_integer, skip_blanks, token_end, LabelSpan, LineError, Scratch,
+};
+use crate::{ParserState, Sample};
+
+/// The buffers of the line being parsed, reused from line to line.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    /// Its fields.
+    fields: Vec<Field>,
+    /// Their sanitized keys.
+    keys: String,
+    /// The metric name being built.
+    name: String,
+}
 
 /// Parses one line of line protocol (without its line break).
-pub(super) fn parse(
+pub(crate) fn parse(
     line: &str,
     state: &mut ParserState,
     out: &mut Vec<Sample>,
@@ -42,7 +57,7 @@ pub(super) fn parse(
     let ms = i;
     i = scan(b, i, |c| c == b',' || is_blank(c));
     if i == ms {
-        return Err(LineError::at(ms, "missing measurement name"));
+        return Err(LineError::at(ms, ErrorKind::MissingMeasurement));
     }
     let measurement = &line[ms..i];
 
@@ -53,26 +68,29 @@ pub(super) fn parse(
         i = scan(b, i, |c| c == b'=' || c == b',' || is_blank(c));
         let key = &line[ks..i];
         if key.is_empty() {
-            return Err(LineError::at(ks, "missing tag key after ','"));
+            return Err(LineError::at(ks, ErrorKind::MissingTagKey));
         }
         if b.get(i) != Some(&b'=') {
             return Err(LineError::at(
                 ks,
-                format!("tag {key:?} has no value: expected '{key}=value'"),
+                ErrorKind::TagWithoutValue { key: key.into() },
             ));
         }
         i += 1;
         let vs = i;
         i = scan(b, i, |c| c == b',' || is_blank(c));
         if i == vs {
-            return Err(LineError::at(ks, format!("tag {key:?} has an empty value")));
+            return Err(LineError::at(
+                ks,
+                ErrorKind::EmptyTagValue { key: key.into() },
+            ));
         }
         let n0 = scratch.text.len();
         push_sanitized(&mut scratch.text, key, b",= ", false);
         let n1 = scratch.text.len();
         push_unescaped(&mut scratch.text, &line[vs..i], b",= ");
         let v1 = scratch.text.len();
-        scratch.labels.push(super::LabelSpan {
+        scratch.labels.push(LabelSpan {
             name: (n0, n1),
             value: (n1, v1),
             at: ks,
@@ -82,20 +100,15 @@ pub(super) fn parse(
     // Fields.
     i = skip_blanks(b, i);
     if i == b.len() {
-        return Err(LineError::at(
-            i,
-            "missing fields: expected 'field=value' after the measurement and tags",
-        ));
+        return Err(LineError::at(i, ErrorKind::MissingFields));
     }
-    let fields = &mut state.influx_fields;
-    let keys = &mut state.influx_keys;
+    let Buffers { fields, keys, name } = &mut state.influx;
     fields.clear();
     keys.clear();
     let timestamp_ms = parse_fields(line, i, fields, keys)?;
     check_duplicates(line, scratch, fields, keys)?;
 
     // `measurement_` once, then each field's key after it.
-    let name = &mut state.influx_name;
     name.clear();
     push_sanitized(name, measurement, b", ", true);
     if name.as_bytes()[0].is_ascii_digit() {
@@ -117,10 +130,10 @@ pub(super) fn parse(
 
 /// One field of the line being parsed.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Field {
+pub(crate) struct Field {
     /// The key as written: a range of the line.
     raw: (usize, usize),
-    /// The sanitized key: a range of `ParserState::influx_keys`.
+    /// The sanitized key: a range of `Buffers::keys`.
     name: (usize, usize),
     value: f64,
 }
@@ -141,13 +154,15 @@ fn parse_fields(
         if key.is_empty() {
             return Err(LineError::at(
                 ks,
-                format!("expected a field key, found {}", super::describe(line, ks)),
+                ErrorKind::ExpectedFieldKey {
+                    found: found(line, ks),
+                },
             ));
         }
         if b.get(i) != Some(&b'=') {
             return Err(LineError::at(
                 ks,
-                format!("field {key:?} has no value: expected '{key}=value'"),
+                ErrorKind::FieldWithoutValue { key: key.into() },
             ));
         }
         i += 1;
@@ -160,12 +175,12 @@ fn parse_fields(
             if j >= b.len() {
                 return Err(LineError::at(
                     i,
-                    format!("unterminated string in field {key:?}: missing closing '\"'"),
+                    ErrorKind::UnterminatedString { key: key.into() },
                 ));
             }
             return Err(LineError::at(
                 ks,
-                format!("string field {key:?} cannot be stored as a sample"),
+                ErrorKind::StringField { key: key.into() },
             ));
         }
         let vs = i;
@@ -176,7 +191,7 @@ fn parse_fields(
         if text.is_empty() {
             return Err(LineError::at(
                 vs,
-                format!("field {key:?} has an empty value"),
+                ErrorKind::EmptyFieldValue { key: key.into() },
             ));
         }
         let value = parse_field_value(text).map_err(|r| LineError::at(vs, r))?;
@@ -200,17 +215,24 @@ fn parse_fields(
     if i < b.len() {
         let end = token_end(b, i);
         let tok = &line[i..end];
-        let ns = if super::prom_text::is_integer(tok) {
+        let unit = TimeUnit::Nanoseconds;
+        let ns = if is_integer(tok) {
             tok.parse::<i64>().map_err(|_| {
                 LineError::at(
                     i,
-                    format!("timestamp {tok:?} is out of range (64-bit nanoseconds)"),
+                    ErrorKind::TimestampOutOfRange {
+                        text: tok.into(),
+                        unit,
+                    },
                 )
             })?
         } else {
             return Err(LineError::at(
                 i,
-                format!("invalid timestamp {tok:?}: expected integer nanoseconds"),
+                ErrorKind::InvalidTimestamp {
+                    text: tok.into(),
+                    unit,
+                },
             ));
         };
         timestamp_ms = Some(ns.div_euclid(1_000_000));
@@ -219,7 +241,10 @@ fn parse_fields(
     if i < b.len() {
         return Err(LineError::at(
             i,
-            format!("unexpected text after the timestamp: {:?}", &line[i..]),
+            ErrorKind::TextAfter {
+                after: Part::Timestamp,
+                text: line[i..].into(),
+            },
         ));
     }
     Ok(timestamp_ms)
@@ -228,7 +253,7 @@ fn parse_fields(
 /// Fails when two tags, or two fields, get the same name.
 fn check_duplicates(
     line: &str,
-    scratch: &super::Scratch,
+    scratch: &Scratch,
     fields: &[Field],
     keys: &str,
 ) -> Result<(), LineError> {
@@ -237,18 +262,14 @@ fn check_duplicates(
         .iter()
         .find(|l| scratch.name(l) == tsdb_labels::METRIC_NAME)
     {
-        return Err(LineError::at(
-            l.at,
-            "tag key \"__name__\" is reserved for the metric name",
-        ));
+        return Err(LineError::at(l.at, ErrorKind::ReservedTagKey));
     }
     if let Some(l) = scratch.duplicate() {
         return Err(LineError::at(
             l.at,
-            format!(
-                "duplicate tag {:?} (after turning the tag keys into label names)",
-                scratch.name(l)
-            ),
+            ErrorKind::DuplicateTag {
+                name: scratch.name(l).into(),
+            },
         ));
     }
     for (n, f) in fields.iter().enumerate() {
@@ -259,7 +280,9 @@ fn check_duplicates(
         {
             return Err(LineError::at(
                 f.raw.0,
-                format!("duplicate field {:?}", &line[f.raw.0..f.raw.1]),
+                ErrorKind::DuplicateField {
+                    key: line[f.raw.0..f.raw.1].into(),
+                },
             ));
         }
     }
@@ -329,7 +352,8 @@ fn push_sanitized(out: &mut String, raw: &str, escapes: &[u8], colon: bool) {
 }
 
 /// Parses a (non-string) field value.
-fn parse_field_value(s: &str) -> Result<f64, String> {
+fn parse_field_value(s: &str) -> Result<f64, ErrorKind> {
+    let text = || s.to_string();
     let b = s.as_bytes();
     let unsigned_digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
     match b[b.len() - 1] {
@@ -337,20 +361,20 @@ fn parse_field_value(s: &str) -> Result<f64, String> {
             let body = &s[..s.len() - 1];
             let digits = body.strip_prefix('-').unwrap_or(body);
             if !unsigned_digits(digits.as_bytes()) {
-                return Err(format!("invalid integer field value {s:?}"));
+                return Err(ErrorKind::InvalidInteger { text: text() });
             }
             body.parse::<i64>()
                 .map(|v| v as f64)
-                .map_err(|_| format!("integer field value {s:?} is out of range (64-bit signed)"))
+                .map_err(|_| ErrorKind::IntegerOutOfRange { text: text() })
         }
         b'u' => {
             let body = &s[..s.len() - 1];
             if !unsigned_digits(body.as_bytes()) {
-                return Err(format!("invalid unsigned integer field value {s:?}"));
+                return Err(ErrorKind::InvalidUnsigned { text: text() });
             }
-            body.parse::<u64>().map(|v| v as f64).map_err(|_| {
-                format!("unsigned integer field value {s:?} is out of range (64-bit unsigned)")
-            })
+            body.parse::<u64>()
+                .map(|v| v as f64)
+                .map_err(|_| ErrorKind::UnsignedOutOfRange { text: text() })
         }
         _ => match s {
             "t" | "T" | "true" | "True" | "TRUE" => Ok(1.0),
@@ -362,13 +386,10 @@ fn parse_field_value(s: &str) -> Result<f64, String> {
                     .all(|&c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
                 match s.parse::<f64>() {
                     Ok(v) if first_ok && chars_ok && v.is_finite() => Ok(v),
-                    Ok(_) if first_ok && chars_ok => Err(format!(
-                        "float field value {s:?} is out of the range of a 64-bit float"
-                    )),
-                    _ => Err(format!(
-                        "invalid field value {s:?}: expected a float, an integer (12i), \
-                         an unsigned integer (12u), a boolean or a string"
-                    )),
+                    Ok(_) if first_ok && chars_ok => {
+                        Err(ErrorKind::FloatOutOfRange { text: text() })
+                    }
+                    _ => Err(ErrorKind::InvalidFieldValue { text: text() }),
                 }
             }
         },
@@ -377,8 +398,9 @@ fn parse_field_value(s: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{labels, parse_all, parse_one, Format};
     use super::*;
+    use crate::test_util::{labels, parse_all, parse_one};
+    use crate::Format;
 
     const LP: Format = Format::Influx;
 
@@ -388,7 +410,7 @@ mod tests {
 
     fn err(line: &str) -> (Option<usize>, String) {
         let e = parse_one(LP, line).expect_err(line);
-        (e.column, e.reason)
+        (e.column, e.kind.to_string())
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Guessing the format of an input from its first bytes.
 
-use super::Format;
+use crate::Format;
 
 /// At most this many counter names from `# TYPE x counter` lines are remembered.
 const MAX_COUNTERS: usize = 256;
@@ -165,9 +165,9 @@ mod tests {
 
     #[test]
     fn fixtures() {
-        let prom = include_str!("../../../../testdata/input/prometheus.prom");
-        let om = include_str!("../../../../testdata/input/openmetrics.om");
-        let lp = include_str!("../../../../testdata/input/influx.lp");
+        let prom = include_str!("../../../testdata/input/prometheus.prom");
+        let om = include_str!("../../../testdata/input/openmetrics.om");
+        let lp = include_str!("../../../testdata/input/influx.lp");
         assert_eq!(detect(prom.as_bytes()), Format::PromText);
         assert_eq!(detect(om.as_bytes()), Format::OpenMetrics);
         assert_eq!(detect(lp.as_bytes()), Format::Influx);
