@@ -851,7 +851,9 @@ fn truncate_writes_a_prometheus_checkpoint() {
     let (after, err) = read_all(d.path());
     assert!(err.is_none(), "{err:?}");
     let (s2, sa2, _) = flatten(&after);
-    assert!(s2.iter().all(|s| s.series.is_multiple_of(4) || s.series >= 60));
+    assert!(s2
+        .iter()
+        .all(|s| s.series.is_multiple_of(4) || s.series >= 60));
     assert!(sa2.iter().any(|s| s.t == 1000));
     // Reopening keeps reading the same.
     let wal = Wal::open(d.path(), opts(SEG)).unwrap();
