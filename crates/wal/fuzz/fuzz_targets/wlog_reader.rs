@@ -65,7 +65,8 @@ fuzz_target!(|data: &[u8]| {
         off = frame_record(&mut seg, off, rec, flag);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if std::fs::create_dir_all(&dir).is_err() || std::fs::write(dir.join("00000000"), &seg).is_err() {
+    if std::fs::create_dir_all(&dir).is_err() || std::fs::write(dir.join("00000000"), &seg).is_err()
+    {
         return;
     }
     let mut r = WalReader::open(&dir).expect("open");
