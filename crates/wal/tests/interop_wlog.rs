@@ -4,7 +4,7 @@
 //!   labels);
 //! - a WAL a real `prometheus` wrote (scraping itself each second, with 2 s blocks so that it checkpoints,
 //!   then killed with SIGKILL) is read by our reader, which must find exactly the samples `promtool tsdb dump`
-//!   finds in its head.
+//!   finds in its head; then our writer appends to that log, and promtool must find both.
 //!
 //! Needs `prometheus` and `promtool` on `PATH`. Without them the tests are skipped with a note, unless
 //! `TSDB_INTEROP=require`, in which case they fail.
@@ -491,5 +491,53 @@ fn we_read_the_wlog_prometheus_wrote() {
         "our reading of Prometheus's WAL vs promtool's",
         &ours,
         &theirs,
+    );
+
+    // Our writer continues Prometheus's log; promtool then finds both.
+    let new_ref = refs.keys().max().copied().unwrap_or(0) + 1000;
+    let labels = Labels::new([("__name__", "appended_by_tsdb_wal"), ("note", "wlog ✓")]).unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let added: Vec<RefSample> = (0..10)
+        .map(|i| RefSample {
+            series: new_ref,
+            t: now + i * 1000,
+            v: i as f64 * 1.5,
+        })
+        .collect();
+    let wal = Wal::open(
+        &wal_dir,
+        WalOptions {
+            mode: WalMode::Wlog,
+            sync: SyncPolicy::Never,
+            ..WalOptions::default()
+        },
+    )
+    .unwrap();
+    wal.log(Batch {
+        series: &[RefSeries {
+            series: new_ref,
+            labels: labels.clone(),
+        }],
+        samples: &added,
+        ..Batch::default()
+    })
+    .unwrap();
+    wal.close().unwrap();
+    ours.insert(
+        label_map(&labels),
+        added.iter().map(|s| (s.t, s.v)).collect(),
+    );
+    let mut theirs = parse_dump(&promtool_dump(&promtool, &data, root.path()));
+    theirs.retain(|_, v| {
+        v.retain(|x| x.0 >= min_t);
+        !v.is_empty()
+    });
+    compare(
+        "promtool after our writer appended to Prometheus's WAL",
+        &theirs,
+        &ours,
     );
 }

@@ -435,7 +435,9 @@ fn other_record_types_are_skipped_and_counted_zstd_is_read() {
             (b"\x04exemplar bytes", 0),
             (b"\x06metadata", 0),
             (b"\x07histogram", 0),
-            (b"\x0bsamples v2", 0),
+            (b"\x0c histogram v2", 0),
+            // SamplesV2: ref 5, t 10, no start time, value 2.0.
+            (b"\x0b\x0a\x14\x00\x40\x00\x00\x00\x00\x00\x00\x00", 0),
             (&samples, 0),
         ],
     );
@@ -445,12 +447,13 @@ fn other_record_types_are_skipped_and_counted_zstd_is_read() {
     while let Some(e) = r.next().unwrap() {
         got.push(format!("{:?}", e.record));
     }
-    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got.len(), 3, "{got:?}");
     assert!(got[0].contains("up"), "{got:?}");
+    assert!(got[1].contains("t: 10, v: 2.0"), "{got:?}");
     let sk = r.skipped();
     assert_eq!(sk.total(), 4);
     assert_eq!(
-        (sk.count(4), sk.count(6), sk.count(7), sk.count(11)),
+        (sk.count(4), sk.count(6), sk.count(7), sk.count(12)),
         (1, 1, 1, 1)
     );
     assert_eq!(sk.by_type()[0].1, "exemplars");

@@ -1,11 +1,14 @@
 //! wlog records: a type byte, then the payload. Series, samples and tombstones payloads are exactly
-//! [`crate::record`]'s simple codecs (samples deltas are signed varints, whatever `wal.md` draws); the
-//! other types are recognised, skipped and counted. Compression is per record: snappy (block format) when
+//! [`crate::record`]'s simple codecs (samples deltas are signed varints, whatever `wal.md` draws);
+//! Prometheus 3.x's `SamplesV2` float samples are decoded too (their start times dropped); the other types
+//! (exemplars, mmap markers, metadata, histograms) are recognised, skipped and counted. Compression is per record: snappy (block format) when
 //! that is smaller, as Prometheus writes it; zstd (Prometheus 3.x) is decoded only.
 
 use std::io::Read;
 
 use super::fragment::{FLAG_SNAPPY, FLAG_ZSTD};
+use crate::record::RefSample;
+use crate::varint::Cursor;
 
 /// Record type 1: series.
 pub const SERIES: u8 = 1;
@@ -13,6 +16,8 @@ pub const SERIES: u8 = 1;
 pub const SAMPLES: u8 = 2;
 /// Record type 3: tombstones.
 pub const TOMBSTONES: u8 = 3;
+/// Record type 11: float samples in Prometheus 3.x's second encoding (with start times, which we drop).
+pub const SAMPLES_V2: u8 = 11;
 
 /// Largest record the reader decompresses (a record never crosses a segment, and segments are far smaller).
 pub const MAX_RECORD_LEN: usize = 1 << 30;
@@ -38,9 +43,51 @@ pub fn type_name(t: u8) -> &'static str {
 }
 
 /// Whether `t` is a record type Prometheus (up to 3.x) writes that this crate does not store: exemplars,
-/// mmap markers, metadata, native histograms and the v2 sample encodings. They are skipped and counted.
+/// mmap markers, metadata and native histograms (both encodings). They are skipped and counted.
 pub fn is_skipped_type(t: u8) -> bool {
-    (4..=13).contains(&t)
+    (4..=10).contains(&t) || t == 12 || t == 13
+}
+
+/// Decodes a `SamplesV2` payload (after the type byte), appending to `out`. The first sample is
+/// `varint ref | varint t | varint start time | value u64 BE`; each next one
+/// `varint(ref − previous ref) | varint(t − first t) | start-time marker | value u64 BE`, the marker being
+/// 0 (no start time), 1 (the previous sample's) or 2 followed by `varint(start time − first start time)`.
+/// Start times are checked and dropped: the head does not store them.
+pub fn decode_samples_v2(b: &[u8], out: &mut Vec<RefSample>) -> Result<(), String> {
+    let mut c = Cursor::new(b);
+    let start = out.len();
+    out.reserve(c.remaining() / 10);
+    let (mut first_t, mut first_st, mut prev_st, mut prev_ref) = (0i64, 0i64, 0i64, 0i64);
+    while c.remaining() > 0 {
+        let n = out.len() - start;
+        let bad = || format!("truncated sample after {n} samples");
+        let (r, t) = if n == 0 {
+            let r = c.varint().ok_or_else(bad)?;
+            first_t = c.varint().ok_or_else(bad)?;
+            first_st = c.varint().ok_or_else(bad)?;
+            prev_st = first_st;
+            (r, first_t)
+        } else {
+            let r = prev_ref.wrapping_add(c.varint().ok_or_else(bad)?);
+            let t = first_t.wrapping_add(c.varint().ok_or_else(bad)?);
+            let marker = c.bytes(1).ok_or_else(bad)?[0];
+            prev_st = match marker {
+                0 => 0,
+                1 => prev_st,
+                2 => first_st.wrapping_add(c.varint().ok_or_else(bad)?),
+                m => return Err(format!("invalid start-time marker {m} in sample {n}")),
+            };
+            (r, t)
+        };
+        let v = c.be64().ok_or_else(bad)?;
+        prev_ref = r;
+        out.push(RefSample {
+            series: r as u64,
+            t,
+            v: f64::from_bits(v),
+        });
+    }
+    Ok(())
 }
 
 /// Appends the snappy (block format) compression of `rec` to `out` if that is smaller than `rec`, as
@@ -136,11 +183,82 @@ mod tests {
         assert!(decompress(FLAG_SNAPPY, b"\xff\xff\xff", &mut sd, &mut back).is_err());
     }
 
+    /// Our own encoder of the `SamplesV2` layout, written from its description, to test the decoder.
+    fn encode_v2(samples: &[(u64, i64, i64, f64)]) -> Vec<u8> {
+        use crate::varint::put_varint;
+        let mut b = Vec::new();
+        let Some(&(r0, t0, st0, v0)) = samples.first() else {
+            return b;
+        };
+        put_varint(&mut b, r0 as i64);
+        put_varint(&mut b, t0);
+        put_varint(&mut b, st0);
+        b.extend_from_slice(&v0.to_bits().to_be_bytes());
+        for w in samples.windows(2) {
+            let ((pr, _, pst, _), (r, t, st, v)) = (w[0], w[1]);
+            put_varint(&mut b, (r as i64).wrapping_sub(pr as i64));
+            put_varint(&mut b, t.wrapping_sub(t0));
+            if st == 0 {
+                b.push(0);
+            } else if st == pst {
+                b.push(1);
+            } else {
+                b.push(2);
+                put_varint(&mut b, st.wrapping_sub(st0));
+            }
+            b.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn samples_v2_decode() {
+        let input = [
+            (7u64, 1_000i64, 900i64, 1.5f64),
+            (7, 2_000, 900, f64::NAN),
+            (3, 1_500, 0, -0.0),
+            (u64::MAX, i64::MIN, 5, f64::INFINITY),
+            (0, i64::MAX, 77, 2.0),
+        ];
+        let b = encode_v2(&input);
+        let mut out = Vec::new();
+        decode_samples_v2(&b, &mut out).unwrap();
+        assert_eq!(out.len(), input.len());
+        for (o, i) in out.iter().zip(&input) {
+            assert_eq!((o.series, o.t, o.v.to_bits()), (i.0, i.1, i.3.to_bits()));
+        }
+        decode_samples_v2(&[], &mut out).unwrap();
+        // A cut inside a sample is an error; a cut between samples is a shorter record.
+        let mut boundaries = 0;
+        for cut in 1..b.len() {
+            let mut v = Vec::new();
+            if decode_samples_v2(&b[..cut], &mut v).is_ok() {
+                boundaries += 1;
+                assert!(
+                    v.len() < input.len() && v[..] == out[..v.len()],
+                    "cut at {cut}"
+                );
+            }
+        }
+        assert_eq!(boundaries, input.len() - 1);
+        let mut bad = encode_v2(&input[..2]);
+        let marker_at = bad.len() - 9;
+        bad[marker_at] = 3;
+        assert!(decode_samples_v2(&bad, &mut out)
+            .unwrap_err()
+            .contains("marker"));
+    }
+
     #[test]
     fn type_names() {
         assert_eq!(type_name(SERIES), "series");
         assert_eq!(type_name(TOMBSTONES), "tombstones");
-        assert!(is_skipped_type(4) && is_skipped_type(13));
-        assert!(!is_skipped_type(2) && !is_skipped_type(14) && !is_skipped_type(0));
+        assert!(is_skipped_type(4) && is_skipped_type(10) && is_skipped_type(13));
+        assert!(
+            !is_skipped_type(2)
+                && !is_skipped_type(11)
+                && !is_skipped_type(14)
+                && !is_skipped_type(0)
+        );
     }
 }

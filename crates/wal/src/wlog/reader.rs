@@ -545,6 +545,12 @@ impl WlogReader {
                     .map_err(|e| format!("bad samples record: {e}"))?;
                 Ok(Some(Kind::Samples))
             }
+            codec::SAMPLES_V2 => {
+                self.samples.clear();
+                codec::decode_samples_v2(payload, &mut self.samples)
+                    .map_err(|e| format!("bad samples (v2) record: {e}"))?;
+                Ok(Some(Kind::Samples))
+            }
             codec::TOMBSTONES => {
                 self.deletes.clear();
                 decode_deletes(payload, &mut self.deletes)
