@@ -191,6 +191,26 @@ impl WalReader {
         self.wlog.as_ref().and_then(|w| w.checkpoint())
     }
 
+    /// For a wlog, the checkpoint holding the entry [`next`](Self::next) returned last (its `segment` is then
+    /// a segment inside `checkpoint.NNNNNNNN`); `None` for a directory segment and for SegmentWAL.
+    pub fn entry_checkpoint(&self) -> Option<u64> {
+        self.wlog.as_ref().and_then(|w| w.last_checkpoint())
+    }
+
+    /// The file of segment `seq` relative to the WAL directory as this reader names it: `000001`
+    /// (SegmentWAL), `00000001` (wlog) or `checkpoint.00000004/00000001` (`checkpoint` given).
+    pub fn segment_file_name(&self, seq: u64, checkpoint: Option<u64>) -> String {
+        match (&self.wlog, checkpoint) {
+            (Some(_), Some(i)) => format!(
+                "{}/{}",
+                crate::wlog::checkpoint_name(i),
+                crate::wlog::segment_name(seq)
+            ),
+            (Some(_), None) => crate::wlog::segment_name(seq),
+            (None, _) => crate::segment::segment_name(seq),
+        }
+    }
+
     /// Records recognised but not returned so far (wlog exemplars, metadata, histograms, …; always none for
     /// SegmentWAL).
     pub fn skipped(&self) -> &SkippedRecords {

@@ -1004,3 +1004,59 @@ fn detection_of_every_format() {
     assert_eq!(WalFormat::Wlog.to_string(), "Prometheus wlog");
     assert_eq!(WalFormat::SegmentWal.to_string(), "Prometheus SegmentWAL");
 }
+
+#[test]
+fn entries_name_their_checkpoint() {
+    let b = build(true);
+    let mut r = WalReader::open(b.dir.path()).unwrap();
+    let cp = r.checkpoint().unwrap().index;
+    let mut from_cp = 0;
+    let mut names = BTreeMap::new();
+    while let Some(e) = r.next().unwrap() {
+        let seg = e.segment;
+        let ck = r.entry_checkpoint();
+        from_cp += ck.is_some() as u32;
+        *names.entry(r.segment_file_name(seg, ck)).or_insert(0) += 1;
+    }
+    assert!(from_cp > 0);
+    assert!(
+        names.contains_key(&format!("checkpoint.{cp:08}/00000000")),
+        "{names:?}"
+    );
+    assert!(names.contains_key(&format!("{:08}", cp + 1)), "{names:?}");
+}
+
+#[test]
+fn crash_left_preallocated_segment_is_trimmed_and_continued() {
+    let d = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let mut o = opts(SEG);
+    o.preallocate = true;
+    let wal = Wal::open(d.path(), o.clone()).unwrap();
+    let mut want = Vec::new();
+    for i in 0..20 {
+        let s = noisy_samples(0, 50, i);
+        wal.log_samples(&s).unwrap();
+        want.push(Rec::Samples(s));
+    }
+    wal.sync().unwrap();
+    // What a crash leaves: the open segment still preallocated, its tail zeros.
+    copy_tree(d.path(), crashed.path());
+    wal.close().unwrap();
+    let open_seg = wlog::list(crashed.path()).unwrap().segments.pop().unwrap();
+    assert_eq!(std::fs::metadata(&open_seg.path).unwrap().len(), SEG);
+    let (got, err) = read_all(crashed.path());
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, want);
+    let wal = Wal::open(crashed.path(), o).unwrap();
+    let len = std::fs::metadata(&open_seg.path).unwrap().len();
+    assert!(
+        len < SEG && len.is_multiple_of(PAGE_SIZE),
+        "trimmed to its last page: {len}"
+    );
+    let more = noisy_samples(0, 5, 99);
+    wal.log_samples(&more).unwrap();
+    wal.close().unwrap();
+    want.push(Rec::Samples(more));
+    assert_eq!(read_all(crashed.path()).0, want);
+}

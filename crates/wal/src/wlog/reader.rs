@@ -128,6 +128,7 @@ pub struct WlogReader {
     stats: Vec<SegmentStats>,
     skipped: SkippedRecords,
     done: bool,
+    last_checkpoint: Option<u64>,
 }
 
 impl WlogReader {
@@ -179,6 +180,7 @@ impl WlogReader {
             stats: Vec::new(),
             skipped: SkippedRecords::default(),
             done: false,
+            last_checkpoint: None,
         }
     }
 
@@ -206,6 +208,11 @@ impl WlogReader {
     /// Statistics of every directory segment (not checkpoint segments) read to its end so far.
     pub fn segment_stats(&self) -> &[SegmentStats] {
         &self.stats
+    }
+
+    /// The checkpoint index of the record [`next`](Self::next) returned last (`None`: a directory segment).
+    pub fn last_checkpoint(&self) -> Option<u64> {
+        self.last_checkpoint
     }
 
     /// Records recognised but not returned (exemplars, metadata, histograms, …), by type.
@@ -236,7 +243,10 @@ impl WlogReader {
             return Ok(None);
         }
         match self.advance() {
-            Ok(Some(l)) => Ok(Some(l)),
+            Ok(Some(l)) => {
+                self.last_checkpoint = l.checkpoint;
+                Ok(Some(l))
+            }
             Ok(None) => {
                 self.done = true;
                 Ok(None)
