@@ -121,6 +121,8 @@ pub struct Encoder {
     series_payload: Vec<u8>,
     snappy: snap::raw::Encoder,
     stats: BatchStats,
+    /// Wlog mode: each record's range in `out` and its compression flag.
+    records: Vec<(std::ops::Range<usize>, u8)>,
 }
 
 impl Encoder {
@@ -133,6 +135,7 @@ impl Encoder {
             series_payload: Vec::new(),
             snappy: snap::raw::Encoder::new(),
             stats: BatchStats::default(),
+            records: Vec::new(),
         }
     }
 
@@ -144,12 +147,20 @@ impl Encoder {
     /// Forgets the entries encoded so far.
     pub fn clear(&mut self) {
         self.out.clear();
+        self.records.clear();
         self.stats = BatchStats::default();
     }
 
-    /// The framed entries encoded since the last [`clear`](Self::clear).
+    /// The framed entries encoded since the last [`clear`](Self::clear). In wlog mode: the records (type
+    /// byte and payload, compressed or not) back to back, unframed; see [`wlog_records`](Self::wlog_records).
     pub fn bytes(&self) -> &[u8] {
         &self.out
+    }
+
+    /// Wlog mode: the records encoded since the last clear, each with its fragment compression flag
+    /// ([`crate::wlog::fragment::FLAG_SNAPPY`] or 0). Empty in the other modes.
+    pub fn wlog_records(&self) -> impl ExactSizeIterator<Item = (&[u8], u8)> + '_ {
+        self.records.iter().map(|(r, f)| (&self.out[r.clone()], *f))
     }
 
     /// Statistics of the entries encoded since the last clear.
@@ -200,7 +211,7 @@ impl Encoder {
     /// seen, then a series entry with symbol ids; in Prometheus mode a simple series entry.
     /// The caller must log these bytes before any other bytes encoded with the same interner.
     pub fn series(&mut self, series: &[RefSeries], interner: &mut Interner) -> Result<()> {
-        if self.mode == WalMode::Prometheus {
+        if self.mode != WalMode::Native {
             return self.series_simple(series);
         }
         if series.is_empty() {
@@ -245,6 +256,9 @@ impl Encoder {
     /// Frames one entry whose payload `enc` appends; in native mode the payload is snappy-compressed when
     /// that makes it smaller.
     fn frame(&mut self, typ: RecordType, flag: u8, enc: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        if self.mode == WalMode::Wlog {
+            return self.wlog_record(typ, enc);
+        }
         let start = self.out.len();
         self.out.extend_from_slice(&[0u8; ENTRY_HEADER_LEN]);
         let mut flag = flag;
@@ -284,6 +298,36 @@ impl Encoder {
         h[2..6].copy_from_slice(&plen32.to_be_bytes());
         let crc = crc32c::crc32c(&self.out[start..]);
         self.out.extend_from_slice(&crc.to_be_bytes());
+        Ok(())
+    }
+
+    /// Appends one wlog record (type byte, payload), snappy-compressed when that is smaller, as Prometheus
+    /// does with compression on (its default since 2.20).
+    fn wlog_record(&mut self, typ: RecordType, enc: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        use crate::wlog::codec;
+        let t = match typ {
+            RecordType::Series => codec::SERIES,
+            RecordType::Samples => codec::SAMPLES,
+            RecordType::Deletes => codec::TOMBSTONES,
+            RecordType::Symbols => {
+                return Err(WalError::Encode(
+                    "the wlog format has no symbols records".into(),
+                ))
+            }
+        };
+        let mut raw = std::mem::take(&mut self.scratch);
+        raw.clear();
+        raw.push(t);
+        enc(&mut raw);
+        let start = self.out.len();
+        let flag = if codec::compress_snappy(&mut self.snappy, &raw, &mut self.out) {
+            crate::wlog::fragment::FLAG_SNAPPY
+        } else {
+            self.out.extend_from_slice(&raw);
+            0
+        };
+        self.scratch = raw;
+        self.records.push((start..self.out.len(), flag));
         Ok(())
     }
 }

@@ -17,14 +17,19 @@ pub struct Corruption {
     pub offset: u64,
     /// What was wrong, for a person.
     pub reason: String,
+    /// The damaged file's name relative to the WAL directory: `000001` (SegmentWAL), `00000001` (wlog) or
+    /// `checkpoint.00000004/00000000` (a segment inside a wlog checkpoint).
+    pub file: String,
+    /// For damage inside a wlog checkpoint, the checkpoint's index (`segment` is then the segment inside it).
+    pub checkpoint: Option<u64>,
 }
 
 impl fmt::Display for Corruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "segment {:06} at offset {}: {}",
-            self.segment, self.offset, self.reason
+            "segment {} at offset {}: {}",
+            self.file, self.offset, self.reason
         )
     }
 }
@@ -55,6 +60,33 @@ pub enum WalError {
     /// The log was closed.
     #[error("WAL is closed")]
     Closed,
+    /// A wlog segment size that is not a non-zero multiple of 32 KiB of at most 256 MiB.
+    #[error("invalid wlog segment size {size}: {reason}")]
+    SegmentSize {
+        /// The size asked for.
+        size: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The directory holds a log in another format than the writer's mode (or one not recognised).
+    #[error("WAL directory {} is in {found} format, cannot open it in {wanted:?} mode", dir.display())]
+    FormatMismatch {
+        /// The WAL directory.
+        dir: PathBuf,
+        /// What detection found there.
+        found: crate::detect::WalFormat,
+        /// The mode asked for.
+        wanted: crate::options::WalMode,
+    },
+    /// Damage that repair will not cut because cutting would lose what the rest of the log depends on
+    /// (for example a damaged wlog checkpoint, which holds the series every later segment refers to).
+    #[error("cannot repair {}: {reason}", path.display())]
+    Unrepairable {
+        /// The damaged file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl WalError {
@@ -71,6 +103,28 @@ impl WalError {
             segment,
             offset,
             reason: reason.into(),
+            file: crate::segment::segment_name(segment),
+            checkpoint: None,
+        })
+    }
+
+    /// A corruption in a wlog segment (`checkpoint`: the index of the checkpoint holding it, if any).
+    pub(crate) fn wlog_corruption(
+        checkpoint: Option<u64>,
+        segment: u64,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> WalError {
+        let name = crate::wlog::segment_name(segment);
+        WalError::Corruption(Corruption {
+            segment,
+            offset,
+            reason: reason.into(),
+            file: match checkpoint {
+                Some(i) => format!("{}/{name}", crate::wlog::checkpoint_name(i)),
+                None => name,
+            },
+            checkpoint,
         })
     }
 

@@ -5,10 +5,12 @@
 //! [`Wal`] writer with its background actor thread, the streaming [`WalReader`], [`repair()`] of a damaged tail
 //! and [`Wal::truncate`]. What the records mean — series, chunks, the head — is left to `tsdb-head`.
 //!
-//! Two modes: [`WalMode::Prometheus`] writes only what Prometheus's `SegmentWAL` writes (Prometheus up to at
+//! Three modes: [`WalMode::Prometheus`] writes only what Prometheus's `SegmentWAL` writes (Prometheus up to at
 //! least 2.42 migrates such a log when it starts); [`WalMode::Native`] adds symbols records, series labels as
-//! symbol ids and snappy-compressed payloads.
+//! symbol ids and snappy-compressed payloads; [`WalMode::Wlog`] writes Prometheus's current format
+//! ([`wlog`]). [`detect()`] says which format a directory holds; [`WalReader`] reads all three.
 
+pub mod detect;
 pub mod entry;
 pub mod error;
 pub mod options;
@@ -19,14 +21,17 @@ pub mod segment;
 pub mod symbols;
 pub mod truncate;
 mod varint;
+pub mod wlog;
 pub mod writer;
 
+pub use detect::{detect, WalFormat};
 pub use entry::Encoder;
 pub use error::{Corruption, Result, WalError};
 pub use options::{SyncPolicy, WalMode, WalOptions};
 pub use reader::{Entry, Record, SegmentStats, WalReader};
 pub use record::{Delete, RecordType, RefSample, RefSeries, SeriesRef};
 pub use repair::{repair, RepairReport};
+pub use wlog::reader::SkippedRecords;
 pub use writer::{Batch, ClosedSegment, TruncateReport, Wal, WalMetrics};
 
 /// Go-compatible varint helpers, exposed for fuzz targets and other decoders of Prometheus formats.

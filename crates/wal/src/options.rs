@@ -14,6 +14,11 @@ pub enum WalMode {
     /// Only flag-1 series, samples and deletes records: exactly what Prometheus's `SegmentWAL` writes, so
     /// Prometheus (up to at least 2.42) migrates such a log at start-up.
     Prometheus,
+    /// Prometheus's current WAL format (`wlog`, see [`crate::wlog`]): segments `%08d` of 32 KiB pages,
+    /// records snappy-compressed when that is smaller, checkpoints as `checkpoint.%08d` directories. Read
+    /// natively by Prometheus 2.20 and later and by `promtool`. The segment size must be a non-zero multiple
+    /// of 32 KiB of at most 256 MiB (Prometheus's default is [`crate::wlog::DEFAULT_SEGMENT_SIZE`]).
+    Wlog,
 }
 
 impl std::str::FromStr for WalMode {
@@ -22,8 +27,9 @@ impl std::str::FromStr for WalMode {
         match s {
             "native" => Ok(WalMode::Native),
             "prometheus" | "compatible" => Ok(WalMode::Prometheus),
+            "wlog" => Ok(WalMode::Wlog),
             _ => Err(format!(
-                "unknown WAL mode {s:?}: expected \"native\" or \"prometheus\""
+                "unknown WAL mode {s:?}: expected \"native\", \"prometheus\" or \"wlog\""
             )),
         }
     }

@@ -17,6 +17,8 @@ use crate::record::{
 };
 use crate::segment::{decode_header, list_segments, SegmentFile, FLAG_CHECKPOINT, HEADER_LEN};
 use crate::symbols::SymbolTable;
+use crate::wlog::reader::{Kind, SkippedRecords, WlogReader};
+use crate::wlog::CheckpointDir;
 
 const READ_CHUNK: usize = 4 << 20;
 
@@ -58,6 +60,9 @@ pub enum Record<'a> {
 }
 
 /// One entry: where it is, how it was encoded, and its record.
+///
+/// For a wlog: the record's first fragment (`segment` is the segment inside the checkpoint for checkpoint
+/// records), the bytes its fragments span, and the fragments' compression flag (`0x08` snappy, `0x10` zstd).
 #[derive(Debug)]
 pub struct Entry<'a> {
     /// Segment sequence number.
@@ -89,6 +94,9 @@ pub struct WalReader {
     deletes: Vec<Delete>,
     stats: Vec<SegmentStats>,
     done: bool,
+    /// Set when the directory holds a wlog: every call goes there.
+    wlog: Option<Box<WlogReader>>,
+    no_skips: SkippedRecords,
 }
 
 struct Current {
@@ -114,7 +122,14 @@ impl WalReader {
     /// Opens the segments of `dir` for reading. A directory without segments (or that does not exist)
     /// reads as empty. Segments below the newest checkpoint are skipped and listed by
     /// [`obsolete_segments`](Self::obsolete_segments).
+    ///
+    /// A directory holding a wlog ([`crate::detect()`] says [`crate::WalFormat::Wlog`]) is read the wlog way:
+    /// its newest checkpoint first, then the segments after it; records this crate does not store are
+    /// skipped and counted ([`skipped`](Self::skipped)).
     pub fn open(dir: &Path) -> Result<WalReader> {
+        if crate::detect::family(dir)? == crate::detect::Family::Wlog {
+            return Ok(WalReader::from_wlog(WlogReader::open(dir)?));
+        }
         let all = list_segments(dir)?;
         let mut start = 0;
         for (i, s) in all.iter().enumerate() {
@@ -147,6 +162,61 @@ impl WalReader {
             deletes: Vec::new(),
             stats: Vec::new(),
             done: false,
+            wlog: None,
+            no_skips: SkippedRecords::default(),
+        }
+    }
+
+    /// A reader over a wlog (directory segments only in [`segments`](Self::segments)).
+    pub fn from_wlog(w: WlogReader) -> WalReader {
+        let segments = w
+            .sources()
+            .iter()
+            .filter(|s| s.checkpoint.is_none())
+            .map(|s| s.file.clone())
+            .collect();
+        let mut r = WalReader::from_segments(segments);
+        r.obsolete = w.obsolete_segments().to_vec();
+        r.wlog = Some(Box::new(w));
+        r
+    }
+
+    /// Whether this reader reads a wlog.
+    pub fn is_wlog(&self) -> bool {
+        self.wlog.is_some()
+    }
+
+    /// The wlog checkpoint read before the segments, if any.
+    pub fn checkpoint(&self) -> Option<&CheckpointDir> {
+        self.wlog.as_ref().and_then(|w| w.checkpoint())
+    }
+
+    /// For a wlog, the checkpoint holding the entry [`next`](Self::next) returned last (its `segment` is then
+    /// a segment inside `checkpoint.NNNNNNNN`); `None` for a directory segment and for SegmentWAL.
+    pub fn entry_checkpoint(&self) -> Option<u64> {
+        self.wlog.as_ref().and_then(|w| w.last_checkpoint())
+    }
+
+    /// The file of segment `seq` relative to the WAL directory as this reader names it: `000001`
+    /// (SegmentWAL), `00000001` (wlog) or `checkpoint.00000004/00000001` (`checkpoint` given).
+    pub fn segment_file_name(&self, seq: u64, checkpoint: Option<u64>) -> String {
+        match (&self.wlog, checkpoint) {
+            (Some(_), Some(i)) => format!(
+                "{}/{}",
+                crate::wlog::checkpoint_name(i),
+                crate::wlog::segment_name(seq)
+            ),
+            (Some(_), None) => crate::wlog::segment_name(seq),
+            (None, _) => crate::segment::segment_name(seq),
+        }
+    }
+
+    /// Records recognised but not returned so far (wlog exemplars, metadata, histograms, …; always none for
+    /// SegmentWAL).
+    pub fn skipped(&self) -> &SkippedRecords {
+        match &self.wlog {
+            Some(w) => w.skipped(),
+            None => &self.no_skips,
         }
     }
 
@@ -162,6 +232,9 @@ impl WalReader {
 
     /// Statistics of every segment read to its end so far.
     pub fn segment_stats(&self) -> &[SegmentStats] {
+        if let Some(w) = &self.wlog {
+            return w.segment_stats();
+        }
         &self.stats
     }
 
@@ -174,6 +247,12 @@ impl WalReader {
     /// which it returns `Ok(None)`).
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Entry<'_>>> {
+        if self.wlog.is_some() {
+            return match self.wlog.as_deref_mut() {
+                Some(w) => next_wlog(w),
+                None => Ok(None),
+            };
+        }
         if self.done {
             return Ok(None);
         }
@@ -445,6 +524,24 @@ impl WalReader {
             }
         }
     }
+}
+
+fn next_wlog(w: &mut WlogReader) -> Result<Option<Entry<'_>>> {
+    let Some(l) = w.next()? else {
+        return Ok(None);
+    };
+    let record = match l.kind {
+        Kind::Series => Record::Series(w.series()),
+        Kind::Samples => Record::Samples(w.samples()),
+        Kind::Tombstones => Record::Deletes(w.deletes()),
+    };
+    Ok(Some(Entry {
+        segment: l.segment,
+        offset: l.offset,
+        len: l.len,
+        flag: l.flag,
+        record,
+    }))
 }
 
 fn read_full(f: &mut File, b: &mut [u8]) -> std::io::Result<usize> {

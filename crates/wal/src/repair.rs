@@ -58,7 +58,13 @@ pub fn repair(dir: &Path) -> Result<Option<RepairReport>> {
 }
 
 /// Repairs the log at a corruption a reader reported.
+///
+/// A wlog (see [`crate::wlog::repair::repair_at`]) keeps its damaged segment's records before the damage,
+/// padded to a page, and refuses to cut a damaged checkpoint ([`WalError::Unrepairable`]).
 pub fn repair_at(dir: &Path, c: &Corruption) -> Result<RepairReport> {
+    if crate::detect::family(dir)? == crate::detect::Family::Wlog {
+        return crate::wlog::repair::repair_at(dir, c);
+    }
     let mut rep = RepairReport {
         corruption: c.clone(),
         bytes_truncated: 0,

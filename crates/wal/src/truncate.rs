@@ -41,12 +41,34 @@ pub fn truncate_until(
     truncate_with(wal, mint, keep, Some(crash))
 }
 
+/// Wlog: the closed segments whose samples and tombstones are all older than `mint` become the Prometheus
+/// checkpoint `checkpoint.<newest of them>` (see [`crate::wlog::checkpoint`]), together with the previous
+/// checkpoint; then they and the previous checkpoint are removed.
+fn truncate_wlog(wal: &Wal, mint: i64, keep: &dyn Fn(SeriesRef) -> bool) -> Result<TruncateReport> {
+    let (_guard, cands) = wal.truncation_candidates(mint)?;
+    let Some(last) = cands.last().copied() else {
+        return Ok(TruncateReport::default());
+    };
+    let cp = crate::wlog::checkpoint::checkpoint(wal.shared_dir(), last.seq, mint, keep)?;
+    wal.remove_closed(&cands);
+    Ok(TruncateReport {
+        segments: cp.segments,
+        series_kept: cp.series_kept,
+        series_dropped: cp.series_dropped,
+        bytes_before: cp.bytes_before,
+        bytes_after: cp.bytes_after,
+    })
+}
+
 fn truncate_with(
     wal: &Wal,
     mint: i64,
     keep: &dyn Fn(SeriesRef) -> bool,
     crash: Option<CrashPoint>,
 ) -> Result<TruncateReport> {
+    if wal.mode() == crate::options::WalMode::Wlog {
+        return truncate_wlog(wal, mint, keep);
+    }
     let (_guard, cands) = wal.truncation_candidates(mint)?;
     let mut rep = TruncateReport::default();
     let Some(last) = cands.last().copied() else {

@@ -21,7 +21,7 @@ use crate::error::{Result, WalError};
 use crate::options::{SyncPolicy, WalMode, WalOptions};
 use crate::reader::{SegmentStats, WalReader};
 use crate::record::{Delete, RefSample, RefSeries, SeriesRef};
-use crate::segment::{create_segment, segment_path, sync_dir, HEADER_LEN};
+use crate::segment::{create_segment, sync_dir, HEADER_LEN};
 use crate::symbols::Interner;
 
 /// Records to log together: they land in one segment, in this order (series, samples, deletes), and are
@@ -124,6 +124,8 @@ impl State {
 
 struct Shared {
     dir: PathBuf,
+    /// Offset of a segment's first entry: after the header (SegmentWAL) or 0 (wlog).
+    data_start: u64,
     opts: WalOptions,
     state: Mutex<State>,
     interner: Mutex<Interner>,
@@ -157,8 +159,13 @@ impl Wal {
     /// Opens the log in `dir` (created if missing) for writing, after reading it once to check it and learn
     /// its segments. A damaged log is refused with [`WalError::Corruption`]: repair it first
     /// ([`crate::repair()`]). Writing starts in a new segment.
+    ///
+    /// In [`WalMode::Wlog`] the segment size must be a non-zero multiple of 32 KiB of at most 256 MiB
+    /// ([`WalError::SegmentSize`]), and a directory holding a log of another format is refused
+    /// ([`WalError::FormatMismatch`]), as is a wlog opened in a SegmentWAL mode.
     pub fn open(dir: impl AsRef<Path>, opts: WalOptions) -> Result<Wal> {
         let dir = dir.as_ref();
+        check_format(dir, &opts)?;
         let mut r = WalReader::open(dir)?;
         while r.next()?.is_some() {}
         let stats = r.segment_stats().to_vec();
@@ -174,10 +181,23 @@ impl Wal {
         stats: &[SegmentStats],
     ) -> Result<Wal> {
         let dir = dir.as_ref().to_path_buf();
+        check_format(&dir, &opts)?;
         std::fs::create_dir_all(&dir).map_err(|e| WalError::io("create directory", &dir, e))?;
         let reader = WalReader::open(&dir)?;
         for s in reader.obsolete_segments() {
             std::fs::remove_file(&s.path).map_err(|e| WalError::io("remove", &s.path, e))?;
+        }
+        let wlog = opts.mode == WalMode::Wlog;
+        if wlog {
+            // Older checkpoints and temporary ones left by an interrupted truncation.
+            let l = crate::wlog::list(&dir)?;
+            let keep_from = l.last_checkpoint().map_or(0, |c| c.index);
+            for c in l.checkpoints.iter().filter(|c| c.index < keep_from) {
+                std::fs::remove_dir_all(&c.path).map_err(|e| WalError::io("remove", &c.path, e))?;
+            }
+            for t in &l.temporary {
+                std::fs::remove_dir_all(t).map_err(|e| WalError::io("remove", t, e))?;
+            }
         }
         let tmp = dir.join("compact.tmp");
         if tmp.exists() {
@@ -186,7 +206,7 @@ impl Wal {
         // Segments left preallocated by a crash lose their zero tail, so closed segments have none.
         for s in stats {
             if s.file_len > s.data_end {
-                let p = segment_path(&dir, s.seq);
+                let p = seg_path(&dir, s.seq, opts.mode);
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&p)
@@ -196,7 +216,16 @@ impl Wal {
                 f.sync_all().map_err(|e| WalError::io("fsync", &p, e))?;
             }
         }
-        let last = reader.segments().last().map_or(0, |s| s.seq);
+        let last = reader.segments().last().map(|s| s.seq);
+        let seq = if wlog {
+            match (last, reader.checkpoint().map(|c| c.index)) {
+                (None, None) => 0,
+                (a, b) => a.max(b).map_or(0, |x| x + 1),
+            }
+        } else {
+            last.unwrap_or(0) + 1
+        };
+        let data_start = if wlog { 0 } else { HEADER_LEN };
         let closed = stats
             .iter()
             .map(|s| ClosedSegment {
@@ -205,16 +234,16 @@ impl Wal {
                 min_ref: s.min_ref,
             })
             .collect();
-        let seq = last + 1;
         let cur = Segment::create(&dir, seq, &opts)?;
         sync_dir(&dir)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             dir,
+            data_start,
             state: Mutex::new(State {
                 cur: Arc::new(cur),
                 buf: Vec::with_capacity(1 << 20),
-                buf_start: HEADER_LEN,
+                buf_start: data_start,
                 stats: BatchStats::default(),
                 closed,
                 closing: Vec::new(),
@@ -310,15 +339,15 @@ impl Wal {
         enc.clear();
         let r = if sh.opts.mode == WalMode::Native && !batch.series.is_empty() {
             let mut interner = sh.interner.lock();
-            let r = encode_batch(&mut enc, batch, Some(&mut interner))
-                .and_then(|()| sh.write(enc.bytes(), enc.stats()));
+            let r =
+                encode_batch(&mut enc, batch, Some(&mut interner)).and_then(|()| sh.write(&enc));
             if r.is_err() {
                 // Symbols may have been interned without being logged: start a new table.
                 interner.reset();
             }
             r
         } else {
-            encode_batch(&mut enc, batch, None).and_then(|()| sh.write(enc.bytes(), enc.stats()))
+            encode_batch(&mut enc, batch, None).and_then(|()| sh.write(&enc))
         };
         if enc.bytes().len() <= 4 << 20 {
             sh.encoders.lock().push(enc);
@@ -336,7 +365,7 @@ impl Wal {
                 self.shared.opts.mode
             )));
         }
-        self.shared.write(enc.bytes(), enc.stats())
+        self.shared.write(enc)
     }
 
     /// Makes everything logged so far durable (fsync), whatever the policy.
@@ -352,7 +381,9 @@ impl Wal {
 
     /// Replaces every closed segment whose samples and deletes are all older than `mint` by one checkpoint
     /// segment holding only the series records whose ref `keep` accepts (Prometheus's `SegmentWAL`
-    /// semantics). The checkpoint is written as `compact.tmp`, fsynced and renamed over the newest of those
+    /// semantics). In [`WalMode::Wlog`] they become a Prometheus checkpoint directory
+    /// `checkpoint.<newest>` instead, which also keeps samples and tombstones at or after `mint` (see
+    /// [`crate::wlog::checkpoint`]); a checkpoint that exists is folded into the new one. The checkpoint is written as `compact.tmp`, fsynced and renamed over the newest of those
     /// segments, then the others are removed: a crash at any step leaves a log that reads back either as
     /// before or as after. Concurrent logging continues meanwhile.
     pub fn truncate(&self, mint: i64, keep: impl Fn(SeriesRef) -> bool) -> Result<TruncateReport> {
@@ -374,6 +405,9 @@ impl Wal {
         let sh = &self.shared;
         let (seg, end) = {
             let mut st = sh.state.lock();
+            if sh.opts.mode == WalMode::Wlog {
+                pad_to_page(&mut st);
+            }
             let r = (st.cur.clone(), st.end());
             let failed = st.failed.clone();
             st.shut = true;
@@ -425,6 +459,13 @@ impl Wal {
         Ok((guard, cands))
     }
 
+    /// Records that `removed` closed segments are gone (wlog: covered by a checkpoint directory).
+    pub(crate) fn remove_closed(&self, removed: &[ClosedSegment]) {
+        let mut st = self.shared.state.lock();
+        st.closed
+            .retain(|c| !removed.iter().any(|r| r.seq == c.seq));
+    }
+
     /// Records that `replaced` closed segments became the checkpoint `ck`.
     pub(crate) fn replace_closed(&self, replaced: &[ClosedSegment], ck: ClosedSegment) {
         let mut st = self.shared.state.lock();
@@ -438,6 +479,46 @@ impl Drop for Wal {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// The path of segment `seq` in `dir` under the naming of `mode`.
+pub(crate) fn seg_path(dir: &Path, seq: u64, mode: WalMode) -> PathBuf {
+    match mode {
+        WalMode::Wlog => crate::wlog::segment_path(dir, seq),
+        WalMode::Native | WalMode::Prometheus => crate::segment::segment_path(dir, seq),
+    }
+}
+
+/// Appends zeros to the open segment's buffer up to the next page boundary (the padding a wlog writer leaves
+/// after the last record of a segment it finishes).
+fn pad_to_page(st: &mut State) {
+    let end = st.end();
+    let pad = crate::wlog::fragment::page_align(end) - end;
+    st.buf.resize(st.buf.len() + pad as usize, 0);
+}
+
+/// Refuses a directory whose format the writer's mode cannot continue (and a bad wlog segment size).
+fn check_format(dir: &Path, opts: &WalOptions) -> Result<()> {
+    use crate::detect::Family;
+    if opts.mode == WalMode::Wlog {
+        crate::wlog::check_segment_size(opts.segment_size)?;
+    }
+    let fam = crate::detect::family(dir)?;
+    let ok = match (&fam, opts.mode) {
+        (Family::Empty, _) => true,
+        (Family::Wlog, m) => m == WalMode::Wlog,
+        (Family::SegmentWal, m) => m != WalMode::Wlog,
+        // A damaged SegmentWAL header: the reader reports it as corruption, with segment and offset.
+        (Family::Unknown(_), m) => m != WalMode::Wlog,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(WalError::FormatMismatch {
+        dir: dir.to_path_buf(),
+        found: crate::detect::detect(dir)?,
+        wanted: opts.mode,
+    })
 }
 
 fn encode_batch(
@@ -455,19 +536,23 @@ fn encode_batch(
 
 impl Segment {
     fn create(dir: &Path, seq: u64, opts: &WalOptions) -> Result<Segment> {
-        let path = segment_path(dir, seq);
+        let path = seg_path(dir, seq, opts.mode);
         let prealloc = if opts.preallocate {
             opts.segment_size
         } else {
             0
         };
-        let file = create_segment(&path, 0, prealloc)?;
+        let (file, start) = if opts.mode == WalMode::Wlog {
+            (crate::wlog::fragment::create_segment(&path, prealloc)?, 0)
+        } else {
+            (create_segment(&path, 0, prealloc)?, HEADER_LEN)
+        };
         Ok(Segment {
             seq,
             path,
             file,
             io: Mutex::new(Vec::new()),
-            written: AtomicU64::new(HEADER_LEN),
+            written: AtomicU64::new(start),
             synced: Mutex::new(0),
             sealed: Mutex::new(None),
         })
@@ -486,23 +571,46 @@ impl Shared {
 
     /// The critical section: copy framed bytes into the open segment's buffer, cutting first if they do
     /// not fit. Then write them out and sync per policy, outside the lock.
-    fn write(&self, bytes: &[u8], stats: BatchStats) -> Result<()> {
+    ///
+    /// In wlog mode the records are framed into fragments here, because where a fragment ends depends on
+    /// the offset the batch lands at (a CRC per fragment, no allocation); the whole batch stays in one
+    /// segment.
+    fn write(&self, enc: &Encoder) -> Result<()> {
+        let bytes = enc.bytes();
+        let stats = enc.stats();
         if bytes.is_empty() {
             return Ok(());
         }
-        let (seg, end) = {
+        let wlog = self.opts.mode == WalMode::Wlog;
+        let (seg, end, logged) = {
             let mut st = self.state.lock();
             st.check()?;
             let size = st.end();
-            if size > HEADER_LEN && size + bytes.len() as u64 > self.opts.segment_size {
+            let after = if wlog {
+                enc.wlog_records().fold(size, |off, (r, _)| {
+                    crate::wlog::fragment::framed_end(off, r.len())
+                })
+            } else {
+                size + bytes.len() as u64
+            };
+            let mut start = size;
+            if size > self.data_start && after > self.opts.segment_size {
                 self.cut(&mut st)?;
+                start = st.end();
             }
-            st.buf.extend_from_slice(bytes);
+            if wlog {
+                let mut off = start;
+                for (r, flag) in enc.wlog_records() {
+                    off = crate::wlog::fragment::frame_record(&mut st.buf, off, r, flag);
+                }
+            } else {
+                st.buf.extend_from_slice(bytes);
+            }
             st.stats.merge(stats);
-            (st.cur.clone(), st.end())
+            let end = st.end();
+            (st.cur.clone(), end, end - start)
         };
-        self.bytes_logged
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.bytes_logged.fetch_add(logged, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.flush_to(&seg, end)?;
         if self.opts.sync == SyncPolicy::Always {
@@ -522,6 +630,9 @@ impl Shared {
                 return Err(WalError::Failed(e));
             }
         };
+        if self.opts.mode == WalMode::Wlog {
+            pad_to_page(st);
+        }
         let end = st.end();
         let tail = std::mem::take(&mut st.buf);
         *old.sealed.lock() = Some(Sealed {
@@ -538,7 +649,7 @@ impl Shared {
         st.closing.push(old.clone());
         st.cur = Arc::new(next);
         st.buf = Vec::with_capacity(1 << 20);
-        st.buf_start = HEADER_LEN;
+        st.buf_start = self.data_start;
         self.segments_created.fetch_add(1, Ordering::Relaxed);
         let _ = self.tx.send(Msg::Finish(old));
         Ok(())
