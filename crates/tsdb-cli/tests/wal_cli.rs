@@ -190,6 +190,7 @@ fn human_dump_shows_series_samples_and_deletes() {
             WalMode::Prometheus => {
                 assert!(headers.iter().all(|h| h.ends_with(" [simple]")), "{out}");
             }
+            WalMode::Wlog => unreachable!("this test writes the SegmentWAL modes only"),
         }
     }
 }
@@ -289,7 +290,7 @@ fn summary_gives_exact_numbers_for_data_dir_and_wal_dir() {
             "the fixture should span several segments, has {segments}"
         );
         let symbols = match mode {
-            WalMode::Prometheus => 0,
+            WalMode::Prometheus | WalMode::Wlog => 0,
             WalMode::Native => w
                 .series
                 .iter()
