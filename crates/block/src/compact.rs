@@ -424,6 +424,7 @@ fn read_samples(c: &Cursor<'_>, p: &MergeChunk, out: &mut Vec<(i64, f64)>) -> Re
 /// a half-deleted block that looks valid), then removed, and the parent fsynced.
 pub fn remove_block_dir(dir: &Path) -> Result<()> {
     let doomed = fsutil::with_suffix(dir, ".tmp-for-deletion");
+    tsdb_failpoint::point("block.delete.rename");
     std::fs::rename(dir, &doomed).map_err(|e| BlockError::io("rename", dir, e))?;
     if let Some(parent) = dir.parent() {
         fsutil::sync_dir(parent)?;

@@ -10,6 +10,7 @@ use crate::error::{BlockError, Result};
 /// Fsyncs a directory so that creations, renames and removals in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| BlockError::io("open directory", dir, e))?;
+    tsdb_failpoint::point("block.dir.sync");
     d.sync_all()
         .map_err(|e| BlockError::io("fsync directory", dir, e))
 }
@@ -29,8 +30,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = File::create(&tmp).map_err(|e| BlockError::io("create", &tmp, e))?;
         f.write_all(bytes)
             .map_err(|e| BlockError::io("write", &tmp, e))?;
+        tsdb_failpoint::point("block.file.fsync");
         f.sync_all().map_err(|e| BlockError::io("fsync", &tmp, e))?;
         drop(f);
+        tsdb_failpoint::point("block.file.rename");
         fs::rename(&tmp, path).map_err(|e| BlockError::io("rename", &tmp, e))?;
         match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),

@@ -177,6 +177,7 @@ impl TmpBlock {
                 self.dir.display()
             )));
         }
+        tsdb_failpoint::point("block.commit.rename");
         std::fs::rename(&self.tmp, &self.dir)
             .map_err(|e| BlockError::io("rename", &self.tmp, e))?;
         self.done = true;

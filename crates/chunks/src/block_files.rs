@@ -201,6 +201,7 @@ fn finish_segment(seg: Segment) -> Result<()> {
         .out
         .into_inner()
         .map_err(|e| ChunkError::io("flush", &path, e.into_error()))?;
+    tsdb_failpoint::point("chunks.segment.fsync");
     f.sync_all().map_err(|e| ChunkError::io("fsync", &path, e))
 }
 

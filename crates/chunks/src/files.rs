@@ -78,6 +78,7 @@ pub(crate) fn check_header(path: &Path, bytes: &[u8], magic: u32) -> Result<()> 
 /// Fsyncs a directory so that file creations, renames and removals in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| ChunkError::io("open directory", dir, e))?;
+    tsdb_failpoint::point("chunks.dir.sync");
     d.sync_all()
         .map_err(|e| ChunkError::io("fsync directory", dir, e))
 }
@@ -95,8 +96,10 @@ pub(crate) fn create_segment(dir: &Path, seq: u64, magic: u32) -> Result<(PathBu
         .map_err(|e| ChunkError::io("create", &tmp, e))?;
     f.write_all(&header(magic))
         .map_err(|e| ChunkError::io("write header", &tmp, e))?;
+    tsdb_failpoint::point("chunks.file.fsync");
     f.sync_all().map_err(|e| ChunkError::io("fsync", &tmp, e))?;
     drop(f);
+    tsdb_failpoint::point("chunks.file.rename");
     fs::rename(&tmp, &path).map_err(|e| ChunkError::io("rename", &tmp, e))?;
     sync_dir(dir)?;
     // Readable too: head chunk files map the file being written.

@@ -745,6 +745,7 @@ impl HeadChunkFiles {
             .map_err(|e| ChunkError::io("open", &path, e))?;
         f.set_len(at as u64)
             .map_err(|e| ChunkError::io("truncate", &path, e))?;
+        tsdb_failpoint::point("chunks.head.fsync");
         f.sync_all()
             .map_err(|e| ChunkError::io("fsync", &path, e))?;
         let later: Vec<(u32, PathBuf)> = {

@@ -132,13 +132,16 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<(), Db
     let f = std::fs::File::create(&tmp).map_err(|e| DbError::io("create", &tmp, e))?;
     (&f).write_all(data)
         .map_err(|e| DbError::io("write", &tmp, e))?;
+    tsdb_failpoint::point("db.file.fsync");
     f.sync_all().map_err(|e| DbError::io("fsync", &tmp, e))?;
+    tsdb_failpoint::point("db.file.rename");
     std::fs::rename(&tmp, &dst).map_err(|e| DbError::io("rename", &tmp, e))?;
     sync_dir(dir)
 }
 
 /// Fsyncs a directory, so that the names created or removed in it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), DbError> {
+    tsdb_failpoint::point("db.dir.sync");
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(|e| DbError::io("fsync directory", dir, e))

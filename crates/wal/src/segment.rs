@@ -146,6 +146,7 @@ pub fn create_segment(path: &Path, flags: u8, prealloc: u64) -> Result<File> {
 /// Fsyncs a directory so that file creations, renames and removals in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| WalError::io("open directory", dir, e))?;
+    tsdb_failpoint::point("wal.dir.sync");
     d.sync_all()
         .map_err(|e| WalError::io("fsync directory", dir, e))
 }

@@ -138,9 +138,11 @@ fn truncate_with(
     if crash == Some(CrashPoint::AfterTempWritten) {
         return Ok(rep);
     }
+    tsdb_failpoint::point("wal.checkpoint.fsync");
     out.sync_all().map_err(|e| WalError::io("fsync", &tmp, e))?;
     drop(out);
     let target = segment_path(&dir, last.seq);
+    tsdb_failpoint::point("wal.checkpoint.rename");
     std::fs::rename(&tmp, &target).map_err(|e| WalError::io("rename", &tmp, e))?;
     sync_dir(&dir)?;
     wal.replace_closed(

@@ -702,6 +702,7 @@ impl Shared {
             let mut synced = seg.synced.lock();
             if *synced < end {
                 let target = seg.written.load(Ordering::Acquire);
+                tsdb_failpoint::point("wal.segment.fsync");
                 if let Err(e) = seg.file.sync_data() {
                     return Err(self.fail(WalError::io("fsync", &seg.path, e)));
                 }
@@ -736,6 +737,7 @@ impl Shared {
             self.flush_to(&s, end)?;
             let mut synced = s.synced.lock();
             if *synced < end {
+                tsdb_failpoint::point("wal.segment.fsync");
                 if let Err(e) = s.file.sync_data() {
                     return Err(self.fail(WalError::io("fsync", &s.path, e)));
                 }

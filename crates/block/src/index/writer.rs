@@ -305,6 +305,7 @@ impl IndexWriter {
             .out
             .into_inner()
             .map_err(|e| BlockError::io("flush", &path, e.into_error()))?;
+        tsdb_failpoint::point("block.index.fsync");
         f.sync_all()
             .map_err(|e| BlockError::io("fsync", &path, e))?;
         Ok(self.pos)

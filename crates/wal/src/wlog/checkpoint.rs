@@ -119,6 +119,7 @@ impl SegmentWriter {
         self.flush()?;
         if let Some(f) = self.file.take() {
             let p = segment_path(&self.dir, self.seq);
+            tsdb_failpoint::point("wal.checkpoint.fsync");
             f.sync_all().map_err(|e| WalError::io("fsync", &p, e))?;
         }
         Ok(())
@@ -271,12 +272,14 @@ fn checkpoint_with(
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(|e| WalError::io("remove", &final_dir, e))?;
     }
+    tsdb_failpoint::point("wal.checkpoint.rename");
     std::fs::rename(&tmp, &final_dir).map_err(|e| WalError::io("rename", &tmp, e))?;
     sync_dir(dir)?;
     rep.checkpoint = Some(final_dir);
     if crash == Some(CrashPoint::AfterRename) {
         return Ok(rep);
     }
+    tsdb_failpoint::point("wal.checkpoint.remove");
     remove_covered(dir, last)?;
     Ok(rep)
 }
