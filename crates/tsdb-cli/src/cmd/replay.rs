@@ -32,7 +32,8 @@ use crate::output;
         head chunk damage        none, or where head chunks were cut\n  \
         replay seconds           wall time of the replay\n\n\
         A damaged WAL is reported and the command fails (exit status 1) after printing the figures: \
-        `tsdb-cli wal repair` cuts the log at the damage, as opening the database would. A database \
+        `tsdb-cli wal repair` cuts the log at the damage, as opening the database would. So does a \
+        damaged head chunk file (its samples are replayed from the WAL). A database \
         open in another process is not replayed (exit status 1).",
     after_help = "Examples:\n  \
         tsdb-cli replay --data-dir data\n  \
