@@ -154,23 +154,40 @@ fn plural(n: usize, one: &str) -> String {
 pub fn compact(args: &CompactArgs) -> Result<()> {
     let db = open_db(&args.data_dir, args.write.options())?;
     let m = db.maintain().context("maintenance")?;
-    let persisted = with_sizes(&args.data_dir, &m.persisted)?;
+    // A block persisted by this run may have been merged into a compacted one right after: it is gone,
+    // and is counted but not listed.
+    let now = db.blocks();
+    let (kept, merged): (Vec<BlockMeta>, Vec<BlockMeta>) = m
+        .persisted
+        .iter()
+        .cloned()
+        .partition(|p| now.iter().any(|b| b.ulid == p.ulid));
+    let persisted = with_sizes(&args.data_dir, &kept)?;
     let compacted = with_sizes(&args.data_dir, &m.compacted)?;
     close(db)?;
     let mut out = output::stdout();
-    if persisted.is_empty() && compacted.is_empty() && m.retention_removed.is_empty() {
+    if m.persisted.is_empty() && compacted.is_empty() && m.retention_removed.is_empty() {
         writeln!(
             out,
             "nothing to do: the head spans at most 1.5 block ranges and no blocks are due for compaction"
         )?;
     }
-    if !persisted.is_empty() {
+    if !m.persisted.is_empty() {
         writeln!(
             out,
             "persisted {} from the head:",
-            plural(persisted.len(), "block")
+            plural(m.persisted.len(), "block")
         )?;
-        table::write_blocks(&mut out, &persisted, true, args.human)?;
+        if !persisted.is_empty() {
+            table::write_blocks(&mut out, &persisted, true, args.human)?;
+        }
+        if !merged.is_empty() {
+            writeln!(
+                out,
+                "({} of them merged at once into the compacted blocks below)",
+                merged.len()
+            )?;
+        }
     }
     if !compacted.is_empty() {
         writeln!(out, "compacted into {}:", plural(compacted.len(), "block"))?;
