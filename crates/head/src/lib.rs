@@ -22,5 +22,5 @@ pub use error::{AppendError, HeadError};
 pub use head::{Head, HeadSeriesChunk, HeadTruncation};
 pub use metrics::HeadMetrics;
 pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE, MAX_TIME};
-pub use replay::ReplayReport;
+pub use replay::{MissingRecords, ReplayReport};
 pub use tsdb_wal::SeriesRef;

@@ -33,6 +33,15 @@ pub struct ReplayReport {
     pub skipped: u64,
     /// WAL samples and head chunks of series the WAL does not define (dropped).
     pub unknown_refs: u64,
+    /// Of [`unknown_refs`](Self::unknown_refs), the WAL samples: each is evidence that a series record
+    /// is missing (our writers log a series before its samples, and a checkpoint keeps every series a
+    /// later segment refers to), so a segment or checkpoint before [`first_segment`](Self::first_segment)
+    /// was removed or cut. See [`missing_records`](Self::missing_records). (Head chunks of unknown series
+    /// are not: a head chunk file may outlive the series a truncation dropped.)
+    pub unknown_wal_samples: u64,
+    /// File names (relative to `wal/`) of the first WAL segment read and of the segment number before it
+    /// (`None`: no segment; no segment before 0).
+    pub first_segment: Option<(String, Option<String>)>,
     /// Deleted ranges applied.
     pub deletes: u64,
     /// WAL segments read.
@@ -49,6 +58,46 @@ pub struct ReplayReport {
     pub wal_segments: Vec<SegmentStats>,
     /// Wall time of the replay.
     pub duration: Duration,
+}
+
+/// WAL samples whose series no WAL record defines: evidence of a lost segment or checkpoint
+/// ([`ReplayReport::missing_records`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingRecords {
+    /// Samples dropped because their series is unknown.
+    pub samples: u64,
+    /// The first segment the WAL has and the one before it, as in [`ReplayReport::first_segment`].
+    pub first_segment: Option<(String, Option<String>)>,
+}
+
+impl std::fmt::Display for MissingRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} WAL samples refer to series that no WAL record defines (dropped): ",
+            self.samples
+        )?;
+        match &self.first_segment {
+            Some((first, Some(before))) => write!(
+                f,
+                "the log starts at segment {first}; segment {before} (or the checkpoint or segments \
+                 before it) is missing or was cut"
+            ),
+            _ => write!(f, "a segment or checkpoint of the log is missing or was cut"),
+        }
+    }
+}
+
+impl ReplayReport {
+    /// `Some` when WAL samples of unknown series were dropped: a segment or checkpoint holding their
+    /// series records is gone (removed, or cut by a repair). Replay cannot bring those samples back (their
+    /// labels are lost); a caller should report it as damage.
+    pub fn missing_records(&self) -> Option<MissingRecords> {
+        (self.unknown_wal_samples > 0).then_some(MissingRecords {
+            samples: self.unknown_wal_samples,
+            first_segment: self.first_segment.clone(),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -217,10 +266,18 @@ pub(crate) fn replay(
     head.finish_replayed_postings();
     rep.segments = reader.segment_stats().len() + corruption.is_some() as usize;
     rep.wal_segments = reader.segment_stats().to_vec();
+    rep.first_segment = rep.wal_segments.first().map(|s| {
+        let before = s
+            .seq
+            .checked_sub(1)
+            .map(|b| reader.segment_file_name(b, None));
+        (reader.segment_file_name(s.seq, None), before)
+    });
     for ws in &stats {
         rep.wal_samples += ws.applied;
         rep.skipped += ws.skipped;
         rep.unknown_refs += ws.unknown;
+        rep.unknown_wal_samples += ws.unknown;
         Counters::add(&head.counters.chunks_created, ws.cuts);
     }
     rep.unknown_refs += mapped.values().map(|v| v.len() as u64).sum::<u64>();

@@ -138,14 +138,22 @@ impl ReadOnly {
             );
         }
         if let Some(rep) = r.db.replay_report() {
+            // Damage in the head's files is damage like a block's: reported here, and the command
+            // exits 1 at the end (`finish`), even when the WAL still holds what a chunk file lost.
             if let Some(c) = &rep.wal_corruption {
+                r.damaged += 1;
                 eprintln!(
                     "warning: the WAL is damaged at {c}: what follows is not read \
                      (\"tsdb-cli wal repair {}\" cuts it there)",
                     dir.display()
                 );
             }
+            if let Some(m) = rep.missing_records() {
+                r.damaged += 1;
+                eprintln!("warning: the WAL lost records: {m}");
+            }
             if let Some(d) = &rep.chunk_damage {
+                r.damaged += 1;
                 eprintln!(
                     "warning: head chunk file {} is damaged at offset {}: {}; its chunks from there \
                      on are not read (the WAL still is)",

@@ -166,6 +166,9 @@ impl Db {
                 r.bytes_dropped()
             ));
         }
+        if let Some(m) = replay.missing_records() {
+            warnings.push(m.to_string());
+        }
         if let Some(d) = &replay.chunk_damage {
             warnings.push(format!(
                 "cut damaged head chunk file {} at offset {}: {}",

@@ -75,7 +75,8 @@ pub(crate) struct Listing {
     /// Directories named as blocks (a ULID), sorted by name. Whether each is a readable block is for
     /// `Block::open` to say.
     pub blocks: Vec<PathBuf>,
-    /// `.tmp` and `.tmp-for-deletion` leftovers of an interrupted write.
+    /// `.tmp` and `.tmp-for-deletion` leftovers of an interrupted write: in the data directory, and the
+    /// `*.tmp` files (`meta.json.tmp`, `tombstones.tmp`) of an interrupted rewrite inside a block.
     pub leftovers: Vec<PathBuf>,
 }
 
@@ -88,12 +89,25 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, DbError> {
         if name.ends_with(".tmp") || name.ends_with(".tmp-for-deletion") {
             out.leftovers.push(e.path());
         } else if is_block_dir(&name) && e.path().is_dir() {
+            block_leftovers(&e.path(), &mut out.leftovers)?;
             out.blocks.push(e.path());
         }
     }
     out.blocks.sort();
     out.leftovers.sort();
     Ok(out)
+}
+
+/// Adds the `*.tmp` files of block directory `block` (a rewrite of its `meta.json` or `tombstones`
+/// that a crash interrupted before its rename) to `leftovers`.
+fn block_leftovers(block: &Path, leftovers: &mut Vec<PathBuf>) -> Result<(), DbError> {
+    for e in std::fs::read_dir(block).map_err(|e| DbError::io("list", block, e))? {
+        let e = e.map_err(|e| DbError::io("list", block, e))?;
+        if e.file_name().to_string_lossy().ends_with(".tmp") && e.path().is_file() {
+            leftovers.push(e.path());
+        }
+    }
+    Ok(())
 }
 
 /// The time `dir` was last truncated to, if it was (`DIR/truncated_before`). A file that does not hold a

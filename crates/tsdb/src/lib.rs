@@ -53,7 +53,7 @@ pub use options::Options;
 pub use querier::{Querier, SelectedSeries, Series, SeriesSet};
 pub use readonly::{DamagedBlock, HeadAbsence, ReadOnlyDb, ReadOnlyOptions};
 pub use tsdb_head::{
-    AppendError, Appender, CommitStats, Head, HeadMetrics, ReplayReport, MAX_TIME,
+    AppendError, Appender, CommitStats, Head, HeadMetrics, MissingRecords, ReplayReport, MAX_TIME,
 };
 
 /// Blocks as the database's API hands them out ([`ReadOnlyDb::blocks`], [`Db::blocks`]), and what a tool

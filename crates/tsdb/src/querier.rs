@@ -52,15 +52,20 @@ impl Querier<'_> {
     /// [`SelectedSeries::samples_into`]. Memory holds one series of each source at a time (plus the head's
     /// matching references), whatever the number of series selected.
     ///
-    /// A block that fails while its series are listed ends the stream with [`DbError::Block`] naming it;
-    /// see [`SeriesSet::skip_damaged`] to go on without it.
+    /// A block that fails while its postings are resolved or its series listed ends the stream with
+    /// [`DbError::Block`] naming it (as its first item, for a failure while resolving); see
+    /// [`SeriesSet::skip_damaged`] to go on without it.
     pub fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, DbError> {
         let mut cursors = Vec::with_capacity(self.blocks.len());
+        let mut failed = Vec::new();
         for b in &self.blocks {
-            let set = b
-                .select(matchers, self.mint, self.maxt)
-                .map_err(|e| block_err(b, e))?;
-            cursors.push(Some(set.peekable()));
+            match b.select(matchers, self.mint, self.maxt) {
+                Ok(set) => cursors.push(Some(set.peekable())),
+                Err(e) => {
+                    failed.push(block_err(b, e));
+                    cursors.push(None);
+                }
+            }
         }
         let head = self
             .head
@@ -75,6 +80,7 @@ impl Querier<'_> {
             head,
             head_series: head_series.into_iter().peekable(),
             skip_damaged: false,
+            failed,
             damage: Vec::new(),
         })
     }
@@ -132,6 +138,9 @@ pub struct SeriesSet<'q> {
     head: Option<&'q Head>,
     head_series: Peekable<std::vec::IntoIter<(SeriesRef, Labels)>>,
     skip_damaged: bool,
+    /// Errors of blocks whose postings could not be resolved (their cursors are `None`): returned first,
+    /// or moved to `damage` when skipping.
+    failed: Vec<DbError>,
     damage: Vec<DbError>,
 }
 
@@ -140,6 +149,7 @@ impl SeriesSet<'_> {
     /// stream: its error is kept for [`damage`](Self::damage) and the other sources are still merged.
     pub fn skip_damaged(mut self) -> Self {
         self.skip_damaged = true;
+        self.damage.append(&mut self.failed);
         self
     }
 
@@ -158,6 +168,16 @@ impl<'q> Iterator for SeriesSet<'q> {
     type Item = Result<SelectedSeries<'q>, DbError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if !self.failed.is_empty() {
+            if !self.skip_damaged {
+                self.cursors.iter_mut().for_each(|c| *c = None);
+                self.head_series = Vec::new().into_iter().peekable();
+                let first = self.failed.remove(0);
+                self.failed.clear();
+                return Some(Err(first));
+            }
+            self.damage.append(&mut self.failed);
+        }
         loop {
             // The smallest label set among the sources' next series.
             let mut next: Option<Labels> = None;

@@ -63,6 +63,25 @@ struct Subject {
     metric_counts: Vec<(String, u64)>,
 }
 
+/// Why block `id` is not among the readable blocks: damaged (a failure, exit status 1: the warning above
+/// says what is wrong with it) or not there at all (a usage error).
+fn missing_block(ro: &ReadOnly, id: &str) -> CliError {
+    let damaged = ro.db.damaged_blocks().iter().any(|b| {
+        b.dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case(id))
+    });
+    if damaged {
+        CliError::failure(format!(
+            "block {id} in {} is damaged and cannot be analyzed (see the warning above)",
+            ro.db.dir().display()
+        ))
+    } else {
+        CliError::usage(format!("block {id} not found in {}", ro.db.dir().display()))
+            .with_hint("`tsdb-cli ls` lists the blocks; `head` names the head")
+    }
+}
+
 /// Runs `analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let mut ro = ReadOnly::open(&args.data_dir, false)?;
@@ -82,10 +101,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
                 .blocks()
                 .iter()
                 .find(|b| b.meta().ulid.to_string().eq_ignore_ascii_case(id))
-                .ok_or_else(|| {
-                    CliError::usage(format!("block {id} not found in {}", ro.db.dir().display()))
-                        .with_hint("`tsdb-cli ls` lists the blocks; `head` names the head")
-                })?,
+                .ok_or_else(|| missing_block(&ro, id))?,
         ),
         None => ro.db.blocks().last(),
     };

@@ -21,8 +21,9 @@ use crate::timefmt::parse_time;
         present in several places is printed once). For the same data the output is line for line \
         what promtool prints.\n\n\
         Reads the data directory without changing it; beside a running database it reads the blocks \
-        only (a warning says so). A damaged block (or chunk) is reported on stderr with its file and \
-        offset and left out; everything else is printed, and the exit status is 1.",
+        only (a warning says so). A damaged block (or chunk), WAL segment or head chunk file is \
+        reported on stderr with its file and offset and left out (the WAL still gives what a head \
+        chunk file lost); everything else is printed, and the exit status is 1.",
     after_help = "Examples:\n  \
         tsdb-cli dump --data-dir data\n  \
         tsdb-cli dump --data-dir data --match 'http_requests_total{code=~\"5..\"}'\n  \

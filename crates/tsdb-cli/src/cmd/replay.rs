@@ -27,12 +27,16 @@ use crate::output;
         newest block (dropped)\n  \
         unknown series           WAL samples and head chunks of series the WAL does not define \
         (dropped)\n  \
+        missing records          none, or how many WAL samples have no series record (a removed \
+        segment or checkpoint)\n  \
         deletes                  deleted ranges applied\n  \
         wal corruption           none, or where reading stopped\n  \
         head chunk damage        none, or where head chunks were cut\n  \
         replay seconds           wall time of the replay\n\n\
         A damaged WAL is reported and the command fails (exit status 1) after printing the figures: \
-        `tsdb-cli wal repair` cuts the log at the damage, as opening the database would. A database \
+        `tsdb-cli wal repair` cuts the log at the damage, as opening the database would. So does a \
+        damaged head chunk file (its samples are replayed from the WAL), and samples whose series \
+        records are missing. A database \
         open in another process is not replayed (exit status 1).",
     after_help = "Examples:\n  \
         tsdb-cli replay --data-dir data\n  \
@@ -88,6 +92,10 @@ pub fn write_report(out: &mut impl Write, r: &ReplayReport) -> std::io::Result<(
     writeln!(out, "segments: {}", r.segments)?;
     writeln!(out, "skipped samples: {}", r.skipped)?;
     writeln!(out, "unknown series: {}", r.unknown_refs)?;
+    match r.missing_records() {
+        Some(m) => writeln!(out, "missing records: {m}")?,
+        None => writeln!(out, "missing records: none")?,
+    }
     writeln!(out, "deletes: {}", r.deletes)?;
     match &r.wal_corruption {
         Some(c) => writeln!(out, "wal corruption: {c}")?,
