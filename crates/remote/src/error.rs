@@ -49,6 +49,9 @@ pub enum RemoteError {
         /// What was found.
         found: String,
     },
+    /// A body with the fields of a 2.0 request was sent as 1.0.
+    #[error("the body holds io.prometheus.write.v2.Request fields (symbols, timeseries) but Content-Type says remote write 1.0; send it with Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request")]
+    WrongVersion,
     /// A chunked read frame is damaged.
     #[error("chunked frame at byte {offset}: {reason}")]
     Frame {

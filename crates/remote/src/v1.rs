@@ -82,6 +82,33 @@ impl WriteRequest {
     }
 }
 
+/// Whether an uncompressed body carries, at its top level, the length-delimited fields 4 or 5 that only an
+/// `io.prometheus.write.v2.Request` has (symbols, timeseries): a 2.0 body sent with a 1.0 content type,
+/// which a 1.0 decoder would otherwise skip as unknown and accept as empty.
+pub fn has_v2_fields(mut b: &[u8]) -> bool {
+    use prost::encoding::{decode_key, decode_varint, WireType};
+    while !b.is_empty() {
+        let Ok((tag, wire)) = decode_key(&mut b) else {
+            return false;
+        };
+        if matches!(tag, 4 | 5) && wire == WireType::LengthDelimited {
+            return true;
+        }
+        let skip = match wire {
+            WireType::Varint => decode_varint(&mut b).map(|_| 0),
+            WireType::SixtyFourBit => Ok(8),
+            WireType::ThirtyTwoBit => Ok(4),
+            WireType::LengthDelimited => decode_varint(&mut b),
+            _ => return false,
+        };
+        match skip {
+            Ok(n) if (n as usize) <= b.len() => b = &b[n as usize..],
+            _ => return false,
+        }
+    }
+    false
+}
+
 impl Label {
     /// A label.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Label {
@@ -151,5 +178,8 @@ mod tests {
             }]
         );
         assert!(WriteRequest::decode_bytes(&[0x0a, 0x05, 0x00]).is_err());
+        assert!(!has_v2_fields(&req));
+        // symbols (field 4) "" as a 2.0 body starts.
+        assert!(has_v2_fields(&[0x22, 0x00]));
     }
 }
