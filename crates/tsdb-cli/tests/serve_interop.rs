@@ -311,4 +311,58 @@ fn prometheus_remote_read_from_serve_matches_local_data() {
             "{q}: remote read differs from local data"
         );
     }
+
+    // The metadata API: our answers and the local Prometheus's, the same JSON once arrays are sorted.
+    let paths = [
+        "/api/v1/labels",
+        "/api/v1/labels?match[]=http_requests_total",
+        "/api/v1/label/job/values",
+        "/api/v1/label/__name__/values",
+        "/api/v1/label/instance/values?match[]=%7Bjob%3D%22db%22%7D",
+        "/api/v1/series?match[]=http_requests_total&match[]=%7Bjob%3D%22db%22%7D",
+        "/api/v1/series?match[]=node_memory_free_bytes&start=1700003000&end=1700006700",
+        "/api/v1/series",
+        "/api/v1/series?match[]=%7B",
+    ];
+    for path in paths {
+        let get = |port| {
+            let (code, body) = http_get(port, path).unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+                panic!("{path}: not JSON ({e}): {}", String::from_utf8_lossy(&body))
+            });
+            if let Some(a) = v.get_mut("data").and_then(|d| d.as_array_mut()) {
+                a.sort_by_key(|x| x.to_string());
+            }
+            if let Some(o) = v.as_object_mut() {
+                // The wording of an error is Prometheus's own; its type and status are compared.
+                o.remove("error");
+            }
+            (code, v)
+        };
+        let (ours, theirs) = (get(sport), get(lport));
+        assert_eq!(ours, theirs, "{path}: ours differ from Prometheus's");
+    }
+    for args in [
+        vec!["query", "labels", "URL", "job"],
+        vec!["query", "series", "--match=http_requests_total", "URL"],
+    ] {
+        let with = |port: u16| {
+            let a: Vec<String> = args
+                .iter()
+                .map(|x| {
+                    if *x == "URL" {
+                        format!("http://127.0.0.1:{port}")
+                    } else {
+                        x.to_string()
+                    }
+                })
+                .collect();
+            run_promtool(&pt, a)
+        };
+        assert_eq!(
+            sorted_lines(&with(sport)),
+            sorted_lines(&with(lport)),
+            "promtool {args:?}"
+        );
+    }
 }
