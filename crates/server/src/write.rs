@@ -60,28 +60,28 @@ pub fn protocol(content_type: Option<&str>) -> Result<Protocol, String> {
 }
 
 /// One series of a request, its labels checked.
-struct Incoming {
-    /// Where it was in the request, for messages.
-    index: usize,
-    labels: Result<Labels, String>,
-    samples: Vec<(i64, f64)>,
-    histograms: usize,
+pub(crate) struct Incoming {
+    /// Where it was in the request, for messages: `timeseries[3]`, `line 12`.
+    pub place: String,
+    pub labels: Result<Labels, String>,
+    pub samples: Vec<(i64, f64)>,
+    pub histograms: usize,
 }
 
 /// What appending a request did.
 #[derive(Debug, Default)]
-struct Outcome {
-    stored: u64,
-    already: u64,
-    exemplars: u64,
-    rejected: u64,
-    errors: Vec<String>,
+pub(crate) struct Outcome {
+    pub stored: u64,
+    pub already: u64,
+    pub exemplars: u64,
+    pub rejected: u64,
+    pub errors: Vec<String>,
 }
 
 const MAX_REPORTED_ERRORS: usize = 20;
 
 impl Outcome {
-    fn reject(&mut self, msg: String) {
+    pub fn reject(&mut self, msg: String) {
         self.rejected += 1;
         if self.errors.len() < MAX_REPORTED_ERRORS {
             self.errors.push(msg);
@@ -138,7 +138,7 @@ fn decode(proto: Protocol, raw: &[u8]) -> Result<(Vec<Incoming>, u64), RemoteErr
                     .map_err(|e| format!("timeseries[{index}] {}: {e}", describe(&pairs)));
                 exemplars += ts.exemplars.len() as u64;
                 out.push(Incoming {
-                    index,
+                    place: format!("timeseries[{index}]"),
                     labels,
                     samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
                     histograms: ts.histograms.len(),
@@ -154,7 +154,7 @@ fn decode(proto: Protocol, raw: &[u8]) -> Result<(Vec<Incoming>, u64), RemoteErr
                 let ts = &req.timeseries[index];
                 exemplars += ts.exemplars.len() as u64;
                 out.push(Incoming {
-                    index,
+                    place: format!("timeseries[{index}]"),
                     labels,
                     samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
                     histograms: ts.histograms.len(),
@@ -163,6 +163,20 @@ fn decode(proto: Protocol, raw: &[u8]) -> Result<(Vec<Incoming>, u64), RemoteErr
         }
     }
     Ok((out, exemplars))
+}
+
+/// The whole decode path of a request body without a database: snappy (bounded by `max_decoded`), the
+/// protobuf message of `proto`, label references and label checks. Returns the numbers of series with
+/// valid labels and of samples; the error says what and where. For fuzzing and tools.
+pub fn decode_body(
+    proto: Protocol,
+    body: &[u8],
+    max_decoded: usize,
+) -> Result<(usize, usize), RemoteError> {
+    let raw = snappy::decompress(body, max_decoded)?;
+    let (series, _) = decode(proto, &raw)?;
+    let valid = series.iter().filter(|s| s.labels.is_ok()).count();
+    Ok((valid, series.iter().map(|s| s.samples.len()).sum()))
 }
 
 /// The handler.
@@ -240,28 +254,7 @@ pub(crate) async fn handle(
     st.metrics
         .write_outcome(out.stored, out.already, out.rejected);
     let written = out.stored + out.already;
-    let mut resp = if out.rejected == 0 {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        let mut msg = format!(
-            "{} of {} samples rejected ({} stored, {} already stored):\n",
-            out.rejected,
-            written + out.rejected,
-            out.stored,
-            out.already
-        );
-        for e in &out.errors {
-            msg.push_str(e);
-            msg.push('\n');
-        }
-        if out.rejected as usize > out.errors.len() {
-            msg.push_str(&format!(
-                "and {} more\n",
-                out.rejected as usize - out.errors.len()
-            ));
-        }
-        text(StatusCode::BAD_REQUEST, msg)
-    };
+    let mut resp = outcome_response(&out);
     if proto == Protocol::V2 {
         let h = resp.headers_mut();
         h.insert(
@@ -280,19 +273,49 @@ pub(crate) async fn handle(
     resp
 }
 
+/// A series' labels and the samples to look up after the commit.
+type Retry = (Labels, Vec<(i64, f64)>);
+
+/// 204 when nothing was rejected, else 400 with a summary line and one line per rejection (at most
+/// [`MAX_REPORTED_ERRORS`], then a count of the rest).
+pub(crate) fn outcome_response(out: &Outcome) -> Response {
+    if out.rejected == 0 {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let written = out.stored + out.already;
+    let mut msg = format!(
+        "{} of {} samples rejected ({} stored, {} already stored):\n",
+        out.rejected,
+        written + out.rejected,
+        out.stored,
+        out.already
+    );
+    for e in &out.errors {
+        msg.push_str(e);
+        msg.push('\n');
+    }
+    if out.rejected as usize > out.errors.len() {
+        msg.push_str(&format!(
+            "and {} more\n",
+            out.rejected as usize - out.errors.len()
+        ));
+    }
+    text(StatusCode::BAD_REQUEST, msg)
+}
+
 /// Appends and commits a request; then looks up samples refused as older than their series' newest (or the
 /// head's lower bound) and accepts those already stored with the same value bit for bit: that is a retry.
-fn append(db: &Db, series: Vec<Incoming>) -> Result<Outcome, tsdb::DbError> {
+pub(crate) fn append(db: &Db, series: Vec<Incoming>) -> Result<Outcome, tsdb::DbError> {
     let mut out = Outcome::default();
     // Per series (by request index): labels and the (t, v) samples to look up after the commit.
-    let mut maybe_retry: BTreeMap<usize, (Labels, Vec<(i64, f64)>)> = BTreeMap::new();
+    let mut maybe_retry: BTreeMap<&str, Retry> = BTreeMap::new();
     let mut app = db.appender();
     let mut pending = 0u64;
     for s in &series {
         for _ in 0..s.histograms {
             out.reject(format!(
-                "timeseries[{}]: native histograms are not supported; histogram not stored",
-                s.index
+                "{}: native histograms are not supported; histogram not stored",
+                s.place
             ));
         }
         let labels = match &s.labels {
@@ -309,12 +332,12 @@ fn append(db: &Db, series: Vec<Incoming>) -> Result<Outcome, tsdb::DbError> {
                 Ok(_) => pending += 1,
                 Err(AppendError::OutOfOrder { .. } | AppendError::OutOfBounds { .. }) => {
                     maybe_retry
-                        .entry(s.index)
+                        .entry(&s.place)
                         .or_insert_with(|| (labels.clone(), Vec::new()))
                         .1
                         .push((t, v));
                 }
-                Err(e) => out.reject(format!("timeseries[{}]: {e}", s.index)),
+                Err(e) => out.reject(format!("{}: {e}", s.place)),
             }
         }
     }
@@ -329,7 +352,7 @@ fn append(db: &Db, series: Vec<Incoming>) -> Result<Outcome, tsdb::DbError> {
         ));
         out.rejected += stats.rejected - 1;
     }
-    for (index, (labels, samples)) in maybe_retry {
+    for (place, (labels, samples)) in maybe_retry {
         let (lo, hi) = samples
             .iter()
             .fold((i64::MAX, i64::MIN), |(a, b), s| (a.min(s.0), b.max(s.0)));
@@ -338,10 +361,10 @@ fn append(db: &Db, series: Vec<Incoming>) -> Result<Outcome, tsdb::DbError> {
             match stored.binary_search_by_key(&t, |s| s.0).map(|i| stored[i].1) {
                 Ok(x) if x.to_bits() == v.to_bits() => out.already += 1,
                 Ok(x) => out.reject(format!(
-                    "timeseries[{index}]: duplicate sample for {labels} at timestamp {t}: stored value {x}, new value {v}"
+                    "{place}: duplicate sample for {labels} at timestamp {t}: stored value {x}, new value {v}"
                 )),
                 Err(_) => out.reject(format!(
-                    "timeseries[{index}]: out of order sample for {labels} at timestamp {t}: older than the series' newest sample or the head's lower bound"
+                    "{place}: out of order sample for {labels} at timestamp {t}: older than the series' newest sample or the head's lower bound"
                 )),
             }
         }

@@ -547,3 +547,41 @@ async fn metadata_api_metrics_and_health() {
     assert_eq!(f.send("GET", "/-/ready", &[], vec![]).await.0, 200);
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_import_reports_bad_lines_and_stores_the_rest() {
+    let f = Fixture::start(Config::default()).await;
+    let body =
+        b"# TYPE a gauge\na{x=\"1\"} 1 1700000000000\nbad line here\na{x=\"1\"} 2 1700000001000\n"
+            .to_vec();
+    let (code, _, msg) = f
+        .send("POST", "/api/v1/import/prometheus", &[], body.clone())
+        .await;
+    let msg = String::from_utf8(msg).unwrap();
+    assert_eq!(code, 400, "{msg}");
+    assert!(msg.contains("line 3:"), "{msg}");
+    assert_eq!(
+        f.stored("a")[0].1,
+        vec![(T0, 1f64.to_bits()), (T0 + 1000, 2f64.to_bits())]
+    );
+    // Resent: the same bad line, nothing stored twice.
+    let (code, _, msg) = f.send("POST", "/api/v1/import/prometheus", &[], body).await;
+    assert!(String::from_utf8(msg)
+        .unwrap()
+        .starts_with("1 of 3 samples rejected (0 stored, 2 already stored)"));
+    assert_eq!(code, 400);
+    let (code, _, _) = f
+        .send(
+            "POST",
+            "/api/v1/import/prometheus?format=influx",
+            &[],
+            b"weather,city=x temp=1.5 1700000002000000000\n".to_vec(),
+        )
+        .await;
+    assert_eq!(code, 204);
+    assert_eq!(
+        f.stored("weather_temp")[0].1,
+        vec![(T0 + 2000, 1.5f64.to_bits())]
+    );
+    f.stop().await;
+}
