@@ -83,6 +83,10 @@ enum Command {
     #[command(subcommand)]
     Import(cmd::import::ImportCommand),
     /// Benchmarks.
+    #[command(
+        about = "Serve the database over HTTP: remote write and read, the metadata API, /metrics"
+    )]
+    Serve(cmd::serve::ServeArgs),
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
 }
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Delete(a) => cmd::admin::delete(&a),
         Command::Import(c) => cmd::import::run(c),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Serve(a) => cmd::serve::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,4 +9,5 @@ pub mod dump;
 pub mod import;
 pub mod ls;
 pub mod replay;
+pub mod serve;
 pub mod wal;

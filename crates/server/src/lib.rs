@@ -1,0 +1,194 @@
+//! The engine on the network: an HTTP server over a [`tsdb::Db`] that Prometheus-ecosystem clients use
+//! unchanged. `POST /api/v1/write` receives remote write 1.0 and 2.0 ([`write`]), `POST /api/v1/read`
+//! answers remote read with samples or streamed XOR chunks ([`read`]), `/api/v1/labels`,
+//! `/api/v1/label/<name>/values` and `/api/v1/series` serve the metadata API in Prometheus's JSON envelope
+//! ([`api`]), `POST /api/v1/import/prometheus` takes text formats ([`import`]), `/metrics` the server's and engine's own metrics ([`metrics`]), and `/-/healthy`, `/-/ready`.
+//!
+//! Protocol messages come from `tsdb-remote`; storage from `tsdb`. Appends and reads run on tokio's blocking
+//! threads, so no database lock is ever held across an `await`. The binary (`tsdb-cli serve`) owns flags,
+//! signals and the banner.
+
+pub mod api;
+pub mod import;
+pub mod metrics;
+pub mod read;
+pub mod write;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tsdb::Db;
+
+/// Limits and access settings of a [`Server`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted as sent (compressed), in bytes. Default 32 MiB.
+    pub max_body_bytes: usize,
+    /// Largest decompressed remote write or read request, in bytes; checked against snappy's declared
+    /// length before anything is allocated. Default 256 MiB.
+    pub max_decoded_bytes: usize,
+    /// Most samples one remote write request may carry. Default 1,000,000.
+    pub max_samples_per_request: usize,
+    /// Most samples one remote read query may return in a `SAMPLES` response. Default 50,000,000.
+    pub max_samples_per_query: usize,
+    /// Bearer token required on every endpoint except `/-/healthy` and `/-/ready`. Default none.
+    pub auth_token: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_body_bytes: 32 << 20,
+            max_decoded_bytes: 256 << 20,
+            max_samples_per_request: 1_000_000,
+            max_samples_per_query: 50_000_000,
+            auth_token: None,
+        }
+    }
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub db: Arc<Db>,
+    pub cfg: Config,
+    pub metrics: metrics::Metrics,
+    pub ready: AtomicBool,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port; see [`local_addr`](Self::local_addr)).
+    pub async fn bind(db: Arc<Db>, addr: SocketAddr, cfg: Config) -> std::io::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(Server {
+            listener,
+            state: Arc::new(AppState {
+                db,
+                cfg,
+                metrics: metrics::Metrics::default(),
+                ready: AtomicBool::new(true),
+            }),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and returns once in-flight requests have
+    /// finished (streamed responses included).
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(self.state.clone());
+        let state = self.state;
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                state.ready.store(false, Ordering::Relaxed);
+            })
+            .await
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let limit = state.cfg.max_body_bytes;
+    let protected = Router::new()
+        .route("/api/v1/write", post(write::handle))
+        .route("/api/v1/read", post(read::handle))
+        .route("/api/v1/import/prometheus", post(import::handle))
+        .route("/api/v1/labels", get(api::labels).post(api::labels))
+        .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/series", get(api::series).post(api::series))
+        .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/metrics", get(metrics::handle))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .merge(protected)
+        .route("/-/healthy", get(|| async { "tsdb-server is Healthy.\n" }))
+        .route("/-/ready", get(ready))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    if st.ready.load(Ordering::Relaxed) {
+        "tsdb-server is Ready.\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    }
+}
+
+/// Bearer-token check: 401 without a token, 403 with a wrong one; nothing behind it runs.
+async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let Some(want) = &st.cfg.auth_token {
+        let got = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match got {
+            None => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "missing bearer token\n",
+                )
+                    .into_response()
+            }
+            Some(t) if !constant_time_eq(t.as_bytes(), want.as_bytes()) => {
+                return (StatusCode::FORBIDDEN, "wrong bearer token\n").into_response()
+            }
+            Some(_) => {}
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Counts every request by route and status, and times it.
+async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "other".into());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    st.metrics
+        .observe_request(&path, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// A plain-text error response.
+pub(crate) fn text(code: StatusCode, msg: impl Into<String>) -> Response {
+    let mut m = msg.into();
+    if !m.ends_with('\n') {
+        m.push('\n');
+    }
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        m,
+    )
+        .into_response()
+}

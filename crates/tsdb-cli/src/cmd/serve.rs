@@ -1,0 +1,171 @@
+//! `serve`: the database on the network (`tsdb-server`): remote write in, remote read and the metadata API
+//! out, `/metrics`; until SIGTERM or SIGINT, then a clean close.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::open::{db_error, open_db_create, WriteArgs};
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Serve a database over HTTP until SIGTERM or SIGINT.\n\n\
+        Endpoints:\n  \
+        POST /api/v1/write               Prometheus remote write 1.0 and 2.0 (snappy protobuf; the \
+        Content-Type's proto= picks the version). 204 once the batch is in the WAL under --sync; 400 \
+        with one line per rejected sample while the valid ones are stored; a resent batch is accepted \
+        without storing anything twice.\n  \
+        POST /api/v1/read                Prometheus remote read: SAMPLES or STREAMED_XOR_CHUNKS.\n  \
+        GET  /api/v1/labels, /api/v1/label/NAME/values, /api/v1/series   the metadata API with \
+        match[], start, end, limit, in Prometheus's JSON.\n  \
+        GET  /metrics                    this server's metrics in the Prometheus text format.\n  \
+        GET  /-/healthy, /-/ready        health checks (never need a token).\n\n\
+        The database is opened as `append` opens it (created if missing, locked, the WAL replayed) with \
+        its background maintenance: the head is persisted as blocks, blocks compacted and retention \
+        applied while it serves. One line on stderr says where it listens and what it holds. On \
+        SIGTERM or SIGINT it stops accepting connections, lets requests in flight finish, closes the \
+        database (the WAL fsynced) and exits 0.\n\n\
+        It listens on loopback unless --listen says otherwise; with --auth-token-file every endpoint but \
+        the health checks needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one).",
+    after_help = "Examples:\n  \
+        tsdb-cli serve --data-dir data\n  \
+        tsdb-cli serve --data-dir data --listen 0.0.0.0:9201 --auth-token-file token --sync always\n\n\
+        Prometheus sending to it (prometheus.yml):\n  \
+        remote_write:\n    - url: http://127.0.0.1:9201/api/v1/write\n  \
+        remote_read:\n    - url: http://127.0.0.1:9201/api/v1/read"
+)]
+pub struct ServeArgs {
+    /// The database directory (created if missing).
+    #[arg(long, short = 'd', default_value = "data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:9201", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+
+    /// Delete blocks older than this many hours behind the newest data (default: keep everything).
+    #[arg(long, value_name = "HOURS")]
+    pub retention_hours: Option<u64>,
+
+    /// A file holding the bearer token clients must send (surrounding whitespace ignored).
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Largest request body accepted, in bytes, before decompression.
+    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// Largest remote write or read request after decompression, in bytes (checked against snappy's
+    /// declared length before anything is allocated).
+    #[arg(long, default_value_t = 256 << 20, value_name = "BYTES")]
+    pub max_decoded_bytes: usize,
+
+    /// Most samples one remote write request may carry.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_samples_per_request: usize,
+}
+
+/// Runs the server until a signal, then closes the database.
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let token = match &args.auth_token_file {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .with_context(|| format!("read token file {}", p.display()))?;
+            let t = t.trim().to_owned();
+            if t.is_empty() {
+                bail!("token file {} is empty", p.display());
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let opts = tsdb::Options {
+        background: true,
+        retention_time: args.retention_hours.map(|h| h as i64 * 3_600_000),
+        ..args.write.options()
+    };
+    let wal_mode = format!("{:?}", opts.wal_mode).to_lowercase();
+    let sync = match opts.sync {
+        tsdb::SyncPolicy::Always => "always".to_owned(),
+        tsdb::SyncPolicy::Never => "never".to_owned(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    let db = Arc::new(open_db_create(&args.data_dir, opts)?);
+    let cfg = tsdb_server::Config {
+        max_body_bytes: args.max_body_bytes,
+        max_decoded_bytes: args.max_decoded_bytes,
+        max_samples_per_request: args.max_samples_per_request,
+        auth_token: token,
+        ..tsdb_server::Config::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let served: Result<()> =
+        rt.block_on(async {
+            let server = tsdb_server::Server::bind(db.clone(), args.listen, cfg)
+                .await
+                .with_context(|| format!("listen on {}", args.listen))?;
+            let addr = server.local_addr().context("listening address")?;
+            let stop = shutdown_signal()?;
+            eprintln!(
+            "serving http://{addr} data dir {} wal {wal_mode} sync {sync} series {} retention {}{}",
+            args.data_dir.display(),
+            db.head().num_series(),
+            args.retention_hours
+                .map(|h| format!("{h}h"))
+                .unwrap_or_else(|| "none".into()),
+            if args.auth_token_file.is_some() { " auth bearer" } else { "" },
+        );
+            server.run(stop).await.context("serve")?;
+            Ok(())
+        });
+    // Streamed responses end with their blocking producers; give those a moment to let go of the Db.
+    drop(rt);
+    let mut db = db;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let db = loop {
+        match Arc::try_unwrap(db) {
+            Ok(d) => break d,
+            Err(d) if Instant::now() < deadline => {
+                db = d;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => bail!("requests still hold the database after 30 s; not closed"),
+        }
+    };
+    db.close().map_err(db_error)?;
+    eprintln!("stopped: database closed");
+    served
+}
+
+/// Registers SIGTERM and SIGINT handlers now (so a signal sent right after the banner is not missed) and
+/// returns a future that completes at the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}

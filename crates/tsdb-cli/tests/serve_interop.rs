@@ -1,0 +1,368 @@
+//! `tsdb-cli serve` against Debian's `prometheus` (2.42) as a real client: as a remote-write sender
+//! (scraping itself every second, every sample it stored must reach us bit for bit, and nothing else), and
+//! as a remote-read client (a Prometheus with an empty TSDB reading our data answers range queries as a
+//! Prometheus holding the same blocks locally).
+//!
+//! Needs `prometheus` and `promtool` on PATH; without them each test prints a note and passes, unless
+//! `TSDB_INTEROP=require`, which makes their absence a failure. Servers listen on free ports of 127.0.0.1,
+//! every wait is bounded, and every process started is killed when the test ends, passing or not.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// `prometheus` and `promtool`, or `None` (with a note) when missing; a panic under `TSDB_INTEROP=require`.
+fn prometheus(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let pt = promtool(test)?;
+    match find_in_path("prometheus") {
+        Some(p) => Some((p, pt)),
+        None if std::env::var("TSDB_INTEROP").as_deref() == Ok("require") => {
+            panic!("{test}: prometheus is not on PATH and TSDB_INTEROP=require (apt-get install prometheus)")
+        }
+        None => {
+            eprintln!("{test}: skipped, prometheus is not on PATH (set TSDB_INTEROP=require to fail instead)");
+            None
+        }
+    }
+}
+
+/// A child process killed and reaped when dropped, also when the test panics.
+struct Guard {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Guard {
+    fn start(name: &'static str, cmd: &mut Command, log: PathBuf) -> Guard {
+        let out = File::create(&log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Guard { name, child, log }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(40);
+        format!("--- {} log ---\n{}", self.name, lines[from..].join("\n"))
+    }
+
+    fn wait_ready(&mut self, port: u16) {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited before it was ready ({status})\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            if let Ok((200, _)) = http_get(port, "/-/ready") {
+                return;
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "{} not ready after {READY_TIMEOUT:?}\n{}",
+                self.name,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns the exit code.
+    fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} did not stop within 60 s of SIGTERM\n{}",
+            self.name,
+            self.log_tail()
+        );
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// `GET path` over HTTP/1.0: status and body.
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad response");
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, resp[split + 4..].to_vec()))
+}
+
+fn start_serve(root: &Path, data: &Path, port: u16) -> Guard {
+    let mut g = Guard::start(
+        "tsdb-cli serve",
+        Command::new(env!("CARGO_BIN_EXE_tsdb-cli")).args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sync",
+            "always",
+        ]),
+        root.join("serve.log"),
+    );
+    g.wait_ready(port);
+    g
+}
+
+fn start_prometheus(
+    bin: &Path,
+    root: &Path,
+    name: &str,
+    config: &str,
+    data: &Path,
+    port: u16,
+) -> Guard {
+    let cfg = root.join(format!("{name}.yml"));
+    std::fs::write(&cfg, config).expect("write config");
+    let mut g = Guard::start(
+        "prometheus",
+        Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=100y"),
+        root.join(format!("{name}.log")),
+    );
+    g.wait_ready(port);
+    g
+}
+
+fn dump_lines(s: &str) -> BTreeSet<String> {
+    s.lines().map(str::to_owned).collect()
+}
+
+fn timestamp(line: &str) -> i64 {
+    line.rsplit(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(i64::MIN)
+}
+
+#[test]
+fn prometheus_remote_write_reaches_serve_bit_for_bit() {
+    let Some((prom, pt)) = prometheus("prometheus_remote_write_reaches_serve_bit_for_bit") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ours = root.join("ours");
+    let (sport, pport) = (free_port(), free_port());
+    let mut serve = start_serve(root, &ours, sport);
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{pport}']\n\
+         remote_write:\n  - url: http://127.0.0.1:{sport}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n"
+    );
+    let pdata = root.join("prom-data");
+    let mut p = start_prometheus(&prom, root, "sender", &config, &pdata, pport);
+    std::thread::sleep(Duration::from_secs(32));
+    assert_eq!(p.terminate(), Some(0), "{}", p.log_tail());
+    assert_eq!(serve.terminate(), Some(0), "{}", serve.log_tail());
+
+    let theirs = dump_lines(&run_promtool(
+        &pt,
+        ["tsdb", "dump", pdata.to_str().unwrap()],
+    ));
+    let mine = dump_lines(&ok(["dump", "-d", ours.to_str().unwrap()]));
+    assert!(
+        theirs.len() > 1000,
+        "prometheus stored only {} samples",
+        theirs.len()
+    );
+    let last = theirs.iter().map(|l| timestamp(l)).max().unwrap();
+    let missing: Vec<&String> = theirs
+        .iter()
+        .filter(|l| timestamp(l) <= last - 10_000 && !mine.contains(*l))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} samples of prometheus missing from ours, first {:?}",
+        missing.len(),
+        theirs.len(),
+        missing.first()
+    );
+    let extra: Vec<&String> = mine.difference(&theirs).collect();
+    assert!(
+        extra.is_empty(),
+        "{} samples we hold that prometheus does not, first {:?}",
+        extra.len(),
+        extra.first()
+    );
+}
+
+#[test]
+fn prometheus_remote_read_from_serve_matches_local_data() {
+    let Some((prom, pt)) = prometheus("prometheus_remote_read_from_serve_matches_local_data")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ours = root.join("ours");
+    copy_blocks(&testdata("block/promtool"), &ours);
+    let local = root.join("local");
+    copy_blocks(&testdata("block/promtool"), &local);
+    let (sport, rport, lport) = (free_port(), free_port(), free_port());
+    let _serve = start_serve(root, &ours, sport);
+    let reader_cfg = format!(
+        "global: {{}}\nscrape_configs: []\nremote_read:\n  - url: http://127.0.0.1:{sport}/api/v1/read\n    read_recent: true\n"
+    );
+    let _reader = start_prometheus(
+        &prom,
+        root,
+        "reader",
+        &reader_cfg,
+        &root.join("empty"),
+        rport,
+    );
+    let _local = start_prometheus(
+        &prom,
+        root,
+        "local",
+        "global: {}\nscrape_configs: []\n",
+        &local,
+        lport,
+    );
+    let queries = [
+        "http_requests_total",
+        "node_cpu_seconds_total{mode!=\"idle\"}",
+        "db_query_duration_seconds{quantile=~\"0.5|0.9\"}",
+        "rate(http_requests_total[5m])",
+        "sum by (job) (rate(node_cpu_seconds_total[2m]))",
+        "sparse_events",
+    ];
+    for q in queries {
+        let args = |port: u16| {
+            vec![
+                "query".to_owned(),
+                "range".to_owned(),
+                "--start=1700003000".to_owned(),
+                "--end=1700006700".to_owned(),
+                "--step=60s".to_owned(),
+                format!("http://127.0.0.1:{port}"),
+                q.to_owned(),
+            ]
+        };
+        let remote = run_promtool(&pt, args(rport));
+        let reference = run_promtool(&pt, args(lport));
+        assert!(!reference.trim().is_empty(), "{q}: no data locally");
+        assert_eq!(
+            remote, reference,
+            "{q}: remote read differs from local data"
+        );
+    }
+
+    // The metadata API: our answers and the local Prometheus's, the same JSON once arrays are sorted.
+    let paths = [
+        "/api/v1/labels",
+        "/api/v1/labels?match[]=http_requests_total",
+        "/api/v1/label/job/values",
+        "/api/v1/label/__name__/values",
+        "/api/v1/label/instance/values?match[]=%7Bjob%3D%22db%22%7D",
+        "/api/v1/series?match[]=http_requests_total&match[]=%7Bjob%3D%22db%22%7D",
+        "/api/v1/series?match[]=node_memory_free_bytes&start=1700003000&end=1700006700",
+        "/api/v1/series",
+        "/api/v1/series?match[]=%7B",
+    ];
+    for path in paths {
+        let get = |port| {
+            let (code, body) = http_get(port, path).unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+                panic!("{path}: not JSON ({e}): {}", String::from_utf8_lossy(&body))
+            });
+            if let Some(a) = v.get_mut("data").and_then(|d| d.as_array_mut()) {
+                a.sort_by_key(|x| x.to_string());
+            }
+            if let Some(o) = v.as_object_mut() {
+                // The wording of an error is Prometheus's own; its type and status are compared.
+                o.remove("error");
+            }
+            (code, v)
+        };
+        let (ours, theirs) = (get(sport), get(lport));
+        assert_eq!(ours, theirs, "{path}: ours differ from Prometheus's");
+    }
+    for args in [
+        vec!["query", "labels", "URL", "job"],
+        vec!["query", "series", "--match=http_requests_total", "URL"],
+    ] {
+        let with = |port: u16| {
+            let a: Vec<String> = args
+                .iter()
+                .map(|x| {
+                    if *x == "URL" {
+                        format!("http://127.0.0.1:{port}")
+                    } else {
+                        x.to_string()
+                    }
+                })
+                .collect();
+            run_promtool(&pt, a)
+        };
+        assert_eq!(
+            sorted_lines(&with(sport)),
+            sorted_lines(&with(lport)),
+            "promtool {args:?}"
+        );
+    }
+}
