@@ -1,8 +1,8 @@
 //! The engine on the network: an HTTP server over a [`tsdb::Db`] that Prometheus-ecosystem clients use
-//! unchanged. `POST /api/v1/write` receives remote write 1.0 and 2.0 ([`write`]), `POST /api/v1/read`
+//! unchanged. `POST /api/v1/write` receives remote write 1.0 and 2.0 ([`mod@write`]), `POST /api/v1/read`
 //! answers remote read with samples or streamed XOR chunks ([`read`]), `/api/v1/labels`,
 //! `/api/v1/label/<name>/values` and `/api/v1/series` serve the metadata API in Prometheus's JSON envelope
-//! ([`api`]), `POST /api/v1/import/prometheus` takes text formats ([`import`]), `/metrics` the server's and engine's own metrics ([`metrics`]), and `/-/healthy`, `/-/ready`.
+//! ([`api`]), `POST /api/v1/import/prometheus` takes text formats ([`import`]), `POST /api/v1/otlp/v1/metrics` OTLP metrics ([`otlp`]), `/metrics` the server's and engine's own metrics ([`metrics`]), and `/-/healthy`, `/-/ready`.
 //!
 //! Protocol messages come from `tsdb-remote`; storage from `tsdb`. Appends and reads run on tokio's blocking
 //! threads, so no database lock is ever held across an `await`. The binary (`tsdb-cli serve`) owns flags,
@@ -11,6 +11,7 @@
 pub mod api;
 pub mod import;
 pub mod metrics;
+pub mod otlp;
 pub mod read;
 pub mod write;
 
@@ -112,6 +113,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/write", post(write::handle))
         .route("/api/v1/read", post(read::handle))
         .route("/api/v1/import/prometheus", post(import::handle))
+        .route("/api/v1/otlp/v1/metrics", post(otlp::handle))
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/series", get(api::series).post(api::series))
