@@ -365,6 +365,82 @@ pub(crate) async fn buildinfo() -> Response {
     }))
 }
 
+/// `GET /api/v1/status/tsdb`: head statistics and the top `limit` (default 10) of series per metric name,
+/// distinct values per label name, bytes of values per label name, and series per label pair, over the
+/// head's series, in Prometheus's shape.
+pub(crate) async fn status_tsdb(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let mut limit = 10usize;
+    for (k, v) in parse_form(q.as_deref().unwrap_or("")) {
+        if k == "limit" {
+            match v.parse::<usize>() {
+                Ok(n) if n > 0 => limit = n,
+                _ => {
+                    return ApiError::bad(format!(
+                        "invalid parameter \"limit\": {v:?} is not a positive number"
+                    ))
+                    .into_response()
+                }
+            }
+        }
+    }
+    let r = blocking(&st, move |db| {
+        use std::collections::HashMap;
+        let head = db.head();
+        let series = head.select(&[]);
+        let mut by_metric: HashMap<String, u64> = HashMap::new();
+        let mut values: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut pairs: HashMap<(String, String), u64> = HashMap::new();
+        for (_, l) in &series {
+            if let Some(n) = l.metric_name() {
+                *by_metric.entry(n.to_owned()).or_default() += 1;
+            }
+            for (n, v) in l.iter() {
+                values.entry(n.to_owned()).or_default().insert(v.to_owned());
+                *pairs.entry((n.to_owned(), v.to_owned())).or_default() += 1;
+            }
+        }
+        let top = |mut v: Vec<(String, u64)>| -> Value {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(limit);
+            Value::Array(
+                v.into_iter()
+                    .map(|(name, value)| json!({"name": name, "value": value}))
+                    .collect(),
+            )
+        };
+        let memory: Vec<(String, u64)> = values
+            .iter()
+            .map(|(n, vs)| (n.clone(), vs.iter().map(|v| v.len() as u64).sum()))
+            .collect();
+        let num_pairs = pairs.len();
+        let (mint, maxt) = if series.is_empty() {
+            (0, 0)
+        } else {
+            (head.min_time(), head.max_time())
+        };
+        Ok(json!({
+            "headStats": {
+                "numSeries": series.len(),
+                "numLabelPairs": num_pairs,
+                "minTime": mint,
+                "maxTime": maxt,
+            },
+            "seriesCountByMetricName": top(by_metric.into_iter().collect()),
+            "labelValueCountByLabelName": top(values.iter().map(|(n, v)| (n.clone(), v.len() as u64)).collect()),
+            "memoryInBytesByLabelName": top(memory),
+            "seriesCountByLabelValuePair": top(pairs.into_iter().map(|((n, v), c)| (format!("{n}={v}"), c)).collect()),
+        }))
+    })
+    .await;
+    match r {
+        Ok(v) => success(v),
+        Err(e) => e.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

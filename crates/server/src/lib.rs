@@ -1,8 +1,8 @@
 //! The engine on the network: an HTTP server over a [`tsdb::Db`] that Prometheus-ecosystem clients use
-//! unchanged. `POST /api/v1/write` receives remote write 1.0 and 2.0 ([`write`]), `POST /api/v1/read`
+//! unchanged. `POST /api/v1/write` receives remote write 1.0 and 2.0 ([`mod@write`]), `POST /api/v1/read`
 //! answers remote read with samples or streamed XOR chunks ([`read`]), `/api/v1/labels`,
 //! `/api/v1/label/<name>/values` and `/api/v1/series` serve the metadata API in Prometheus's JSON envelope
-//! ([`api`]), `POST /api/v1/import/prometheus` takes text formats ([`import`]), `/metrics` the server's and engine's own metrics ([`metrics`]), and `/-/healthy`, `/-/ready`.
+//! ([`api`]), `POST /api/v1/import/prometheus` takes text formats ([`import`]), `POST /api/v1/otlp/v1/metrics` OTLP metrics ([`otlp`]), `/metrics` the server's and engine's own metrics ([`metrics`]), and `/-/healthy`, `/-/ready`.
 //!
 //! Protocol messages come from `tsdb-remote`; storage from `tsdb`. Appends and reads run on tokio's blocking
 //! threads, so no database lock is ever held across an `await`. The binary (`tsdb-cli serve`) owns flags,
@@ -11,6 +11,7 @@
 pub mod api;
 pub mod import;
 pub mod metrics;
+pub mod otlp;
 pub mod read;
 pub mod write;
 
@@ -41,6 +42,11 @@ pub struct Config {
     pub max_samples_per_query: usize,
     /// Bearer token required on every endpoint except `/-/healthy` and `/-/ready`. Default none.
     pub auth_token: Option<String>,
+    /// Requests handled at once; more wait for a turn. Default 64.
+    pub max_concurrent_requests: usize,
+    /// A request not answered within this time gets a 503 (its work is abandoned, a commit already
+    /// started still completes). Default 60 s.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -51,6 +57,8 @@ impl Default for Config {
             max_samples_per_request: 1_000_000,
             max_samples_per_query: 50_000_000,
             auth_token: None,
+            max_concurrent_requests: 64,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -61,6 +69,7 @@ pub(crate) struct AppState {
     pub cfg: Config,
     pub metrics: metrics::Metrics,
     pub ready: AtomicBool,
+    pub permits: tokio::sync::Semaphore,
 }
 
 /// A bound, not yet running server.
@@ -77,9 +86,10 @@ impl Server {
             listener,
             state: Arc::new(AppState {
                 db,
-                cfg,
                 metrics: metrics::Metrics::default(),
                 ready: AtomicBool::new(true),
+                permits: tokio::sync::Semaphore::new(cfg.max_concurrent_requests.max(1)),
+                cfg,
             }),
         })
     }
@@ -112,11 +122,17 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/write", post(write::handle))
         .route("/api/v1/read", post(read::handle))
         .route("/api/v1/import/prometheus", post(import::handle))
+        .route("/api/v1/otlp/v1/metrics", post(otlp::handle))
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/series", get(api::series).post(api::series))
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/api/v1/status/tsdb", get(api::status_tsdb))
         .route("/metrics", get(metrics::handle))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .merge(protected)
@@ -159,6 +175,21 @@ async fn auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         }
     }
     next.run(req).await
+}
+
+/// The concurrency limit and the request timeout. A streamed response's body continues after this
+/// returns; the limit counts it until its headers are sent.
+async fn throttle(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = st.permits.acquire().await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
+    match tokio::time::timeout(st.cfg.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("request not answered within {:?}", st.cfg.request_timeout),
+        ),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -545,6 +545,20 @@ async fn metadata_api_metrics_and_health() {
         "{text}"
     );
     assert_eq!(f.send("GET", "/-/ready", &[], vec![]).await.0, 200);
+    let (code, _, b) = f
+        .send("GET", "/api/v1/status/tsdb?limit=1", &[], vec![])
+        .await;
+    assert_eq!(code, 200);
+    let v = json(b);
+    assert_eq!(v["data"]["headStats"]["numSeries"], 2);
+    assert_eq!(
+        v["data"]["seriesCountByMetricName"],
+        serde_json::json!([{"name": "temp", "value": 1}])
+    );
+    assert_eq!(
+        v["data"]["labelValueCountByLabelName"][0]["name"],
+        "__name__"
+    );
     f.stop().await;
 }
 

@@ -366,3 +366,111 @@ fn prometheus_remote_read_from_serve_matches_local_data() {
         );
     }
 }
+
+/// The OpenTelemetry Python SDK (PyPI `opentelemetry-sdk`, `opentelemetry-exporter-otlp-proto-http`), or
+/// `None` with a note; a panic under `TSDB_INTEROP=require`.
+fn python_otel(test: &str) -> Option<()> {
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(());
+    }
+    if std::env::var("TSDB_INTEROP").as_deref() == Ok("require") {
+        panic!("{test}: the OpenTelemetry Python SDK is missing and TSDB_INTEROP=require (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)");
+    }
+    eprintln!("{test}: skipped, the OpenTelemetry Python SDK is missing (set TSDB_INTEROP=require to fail instead)");
+    None
+}
+
+const OTEL_SCRIPT: &str = r#"
+import sys
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+exporter = OTLPMetricExporter(endpoint=sys.argv[1])
+reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3600000)
+resource = Resource.create({"service.name": "shop", "service.namespace": "prod",
+                            "service.instance.id": "i-1", "host.name": "box"})
+provider = MeterProvider(resource=resource, metric_readers=[reader])
+meter = provider.get_meter("interop")
+counter = meter.create_counter("http.requests", unit="{request}")
+counter.add(3, {"http.method": "GET"})
+counter.add(2, {"http.method": "POST"})
+gauge = meter.create_gauge("room.temperature", unit="Cel")
+gauge.set(21.5, {"room": "kitchen"})
+hist = meter.create_histogram("request.duration", unit="ms")
+for v in (3, 7, 120):
+    hist.record(v, {"route": "/a"})
+provider.force_flush()
+provider.shutdown()
+"#;
+
+#[test]
+fn opentelemetry_python_sdk_exports_to_serve() {
+    let test = "opentelemetry_python_sdk_exports_to_serve";
+    if python_otel(test).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ours = root.join("ours");
+    let port = free_port();
+    let mut serve = start_serve(root, &ours, port);
+    let script = root.join("export.py");
+    std::fs::write(&script, OTEL_SCRIPT).unwrap();
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}/api/v1/otlp/v1/metrics"))
+        .output()
+        .expect("run python3");
+    assert!(
+        o.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(serve.terminate(), Some(0), "{}", serve.log_tail());
+    let dump = ok(["dump", "-d", ours.to_str().unwrap()]);
+    let series: BTreeSet<String> = dump
+        .lines()
+        .map(|l| {
+            let end = l.rfind('}').map_or(l.len(), |i| i + 1);
+            let (labels, value) = (&l[..end], l[end..].split_whitespace().next().unwrap_or(""));
+            format!("{labels} {value}")
+        })
+        .collect();
+    let job = r#"instance="i-1", job="prod/shop""#;
+    let want = [
+        format!(r#"{{__name__="http_requests_total", http_method="GET", {job}}} 3"#),
+        format!(r#"{{__name__="http_requests_total", http_method="POST", {job}}} 2"#),
+        format!(r#"{{__name__="room_temperature_celsius", {job}, room="kitchen"}} 21.5"#),
+        format!(
+            r#"{{__name__="request_duration_milliseconds_bucket", {job}, le="5", route="/a"}} 1"#
+        ),
+        format!(
+            r#"{{__name__="request_duration_milliseconds_bucket", {job}, le="10", route="/a"}} 2"#
+        ),
+        format!(
+            r#"{{__name__="request_duration_milliseconds_bucket", {job}, le="+Inf", route="/a"}} 3"#
+        ),
+        format!(r#"{{__name__="request_duration_milliseconds_count", {job}, route="/a"}} 3"#),
+        format!(r#"{{__name__="request_duration_milliseconds_sum", {job}, route="/a"}} 130"#),
+    ];
+    for w in &want {
+        assert!(series.contains(w), "missing {w}\nhave:\n{dump}");
+    }
+    assert!(
+        series
+            .iter()
+            .any(|s| s.starts_with(r#"{__name__="target_info", host_name="box", "#)),
+        "no target_info:\n{dump}"
+    );
+}

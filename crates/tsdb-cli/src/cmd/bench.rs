@@ -47,6 +47,8 @@ pub enum BenchCommand {
             tsdb-cli bench write --out /tmp/bench series.jsonl && tsdb-cli replay --data-dir /tmp/bench/storage"
     )]
     Write(BenchWriteArgs),
+    /// Send remote write requests to a receiver and report samples/s and latency percentiles.
+    RemoteWrite(super::bench_rw::BenchRemoteWriteArgs),
 }
 
 /// Arguments of `bench write`.
@@ -76,6 +78,10 @@ pub struct BenchWriteArgs {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Write(a) => write(&a),
+        BenchCommand::RemoteWrite(a) => {
+            let labels = read_labels(&a.file, a.metrics)?;
+            super::bench_rw::run(&a, labels)
+        }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod analyze;
 pub mod append;
 pub mod bench;
+pub mod bench_rw;
 pub mod dump;
 pub mod import;
 pub mod ls;

@@ -70,6 +70,14 @@ pub struct ServeArgs {
     /// Most samples one remote write request may carry.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub max_samples_per_request: usize,
+
+    /// Requests handled at once; more wait their turn.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_concurrent_requests: usize,
+
+    /// Seconds before an unanswered request gets a 503.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub request_timeout: u64,
 }
 
 /// Runs the server until a signal, then closes the database.
@@ -103,6 +111,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         max_decoded_bytes: args.max_decoded_bytes,
         max_samples_per_request: args.max_samples_per_request,
         auth_token: token,
+        max_concurrent_requests: args.max_concurrent_requests,
+        request_timeout: Duration::from_secs(args.request_timeout),
         ..tsdb_server::Config::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
