@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use tsdb_textparse::{self as parse, Format, ParserState};
 
-use crate::write::{append, outcome_response, Incoming};
+use crate::write::{append_blocking, outcome_response, Incoming};
 use crate::{text, AppState};
 
 /// The handler.
@@ -69,24 +69,14 @@ pub(crate) async fn handle(
             ),
         );
     }
-    let db = st.db.clone();
-    match tokio::task::spawn_blocking(move || append(&db, series)).await {
-        Ok(Ok(mut out)) => {
-            st.metrics
-                .write_outcome(out.stored, out.already, out.rejected);
+    match append_blocking(&st, series, StatusCode::INTERNAL_SERVER_ERROR).await {
+        Ok(mut out) => {
             for e in bad_lines {
                 out.reject(e);
             }
             outcome_response(&out)
         }
-        Ok(Err(e)) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("commit failed, nothing acknowledged: {e}"),
-        ),
-        Err(e) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("append task failed: {e}"),
-        ),
+        Err(r) => *r,
     }
 }
 

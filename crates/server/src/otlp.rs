@@ -21,7 +21,7 @@ use tsdb_remote::otlp::{
 };
 use tsdb_remote::Message;
 
-use crate::write::{append, Incoming};
+use crate::write::{append_blocking, Incoming};
 use crate::{text, AppState};
 
 const STALE: u64 = 0x7ff0_0000_0000_0002;
@@ -430,24 +430,10 @@ pub(crate) async fn handle(
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("request body: {e}")),
     };
     let (series, refused) = translate(&req);
-    let db = st.db.clone();
-    let out = match tokio::task::spawn_blocking(move || append(&db, series)).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("commit failed, nothing acknowledged: {e}"),
-            )
-        }
-        Err(e) => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("append task failed: {e}"),
-            )
-        }
+    let out = match append_blocking(&st, series, StatusCode::SERVICE_UNAVAILABLE).await {
+        Ok(o) => o,
+        Err(r) => return *r,
     };
-    st.metrics
-        .write_outcome(out.stored, out.already, out.rejected);
     let rejected = out.rejected as usize + refused.len();
     let resp = ExportResponse {
         partial_success: (rejected > 0).then(|| PartialSuccess {

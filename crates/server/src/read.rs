@@ -63,15 +63,8 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let enc = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("?"))
-        .unwrap_or("");
-    if !(enc.is_empty() || enc.eq_ignore_ascii_case("snappy")) {
-        return text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Encoding {enc:?}: only snappy is accepted"),
-        );
+    if let Some(r) = crate::write::unsupported_encoding(&headers) {
+        return r;
     }
     let req = match snappy::decompress(&body, st.cfg.max_decoded_bytes)
         .and_then(|raw| ReadRequest::decode_bytes(&raw))

@@ -192,15 +192,8 @@ pub(crate) async fn handle(
         Ok(p) => p,
         Err(e) => return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, e),
     };
-    let enc = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("?"))
-        .unwrap_or("");
-    if !(enc.is_empty() || enc.eq_ignore_ascii_case("snappy")) {
-        return text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Encoding {enc:?}: only snappy is accepted"),
-        );
+    if let Some(r) = unsupported_encoding(&headers) {
+        return r;
     }
     let raw = match snappy::decompress(&body, st.cfg.max_decoded_bytes) {
         Ok(r) => r,
@@ -233,26 +226,11 @@ pub(crate) async fn handle(
             ),
         );
     }
-    let db = st.db.clone();
-    let res = tokio::task::spawn_blocking(move || append(&db, series)).await;
-    let mut out = match res {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("commit failed, nothing acknowledged: {e}"),
-            )
-        }
-        Err(e) => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("append task failed: {e}"),
-            )
-        }
+    let mut out = match append_blocking(&st, series, StatusCode::INTERNAL_SERVER_ERROR).await {
+        Ok(o) => o,
+        Err(r) => return *r,
     };
     out.exemplars = exemplars;
-    st.metrics
-        .write_outcome(out.stored, out.already, out.rejected);
     let written = out.stored + out.already;
     let mut resp = outcome_response(&out);
     if proto == Protocol::V2 {
@@ -301,6 +279,48 @@ pub(crate) fn outcome_response(out: &Outcome) -> Response {
         ));
     }
     text(StatusCode::BAD_REQUEST, msg)
+}
+
+/// The 415 response for a `Content-Encoding` other than snappy (none is taken as snappy, as senders
+/// that omit it mean it); `None` when the encoding is acceptable.
+pub(crate) fn unsupported_encoding(headers: &HeaderMap) -> Option<Response> {
+    let enc = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?"))
+        .unwrap_or("");
+    if enc.is_empty() || enc.eq_ignore_ascii_case("snappy") {
+        return None;
+    }
+    Some(text(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("unsupported Content-Encoding {enc:?}: only snappy is accepted"),
+    ))
+}
+
+/// Runs [`append`] on a blocking thread (never on the async workers) and counts its outcome in the
+/// server's metrics. A failed commit answers `commit_failed` and a failed task 500, both saying that
+/// nothing was acknowledged, so that a sender retries.
+pub(crate) async fn append_blocking(
+    st: &AppState,
+    series: Vec<Incoming>,
+    commit_failed: StatusCode,
+) -> Result<Outcome, Box<Response>> {
+    let db = st.db.clone();
+    match tokio::task::spawn_blocking(move || append(&db, series)).await {
+        Ok(Ok(out)) => {
+            st.metrics
+                .write_outcome(out.stored, out.already, out.rejected);
+            Ok(out)
+        }
+        Ok(Err(e)) => Err(Box::new(text(
+            commit_failed,
+            format!("commit failed, nothing acknowledged: {e}"),
+        ))),
+        Err(e) => Err(Box::new(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("append task failed: {e}"),
+        ))),
+    }
 }
 
 /// Appends and commits a request; then looks up samples refused as older than their series' newest (or the
