@@ -13,7 +13,7 @@ use tsdb_labels::Labels;
 use crate::cutter::{CutPolicy, SAMPLES_PER_CHUNK};
 use crate::error::{BlockError, Corruption, Result};
 use crate::fsutil;
-use crate::index::{ChunkMeta, IndexWriter, SeriesRef};
+use crate::index::{ChunkMeta, IndexRef, IndexWriter};
 use crate::meta::{new_ulid, BlockMeta, META_VERSION};
 use crate::range::aligned_start;
 use crate::reader::Block;
@@ -188,9 +188,9 @@ struct Cursor<'a> {
     /// The block's own range as a closed interval.
     mint: i64,
     maxt: i64,
-    refs: Vec<SeriesRef>,
+    refs: Vec<IndexRef>,
     next: usize,
-    cur: Option<(Labels, SeriesRef, Vec<ChunkMeta>)>,
+    cur: Option<(Labels, IndexRef, Vec<ChunkMeta>)>,
 }
 
 impl Cursor<'_> {

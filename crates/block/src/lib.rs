@@ -59,7 +59,7 @@ pub use compact::{
 };
 pub use cutter::{CutPolicy, SAMPLES_PER_CHUNK};
 pub use error::{BlockError, Corruption, Result};
-pub use index::{ChunkMeta, IndexReader, IndexWriter, SeriesRef};
+pub use index::{ChunkMeta, IndexReader, IndexRef, IndexWriter};
 pub use meta::{
     block_dirs, new_ulid, parse_block_dir_name, read_meta, write_meta, BlockDesc, BlockMeta,
     BlockMetaCompaction, BlockStats, Ulid, META_FILENAME, META_VERSION,

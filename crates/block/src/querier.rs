@@ -10,7 +10,7 @@ use tsdb_chunks::{Encoding, XorIter};
 use tsdb_labels::{Labels, Matcher};
 
 use crate::error::{Corruption, Result};
-use crate::index::{ChunkMeta, IndexReader, SeriesRef};
+use crate::index::{ChunkMeta, IndexReader, IndexRef};
 use crate::reader::Block;
 use crate::tombstones::{Intervals, Tombstones};
 
@@ -20,7 +20,7 @@ use crate::tombstones::{Intervals, Tombstones};
 /// Prometheus semantics: a series lacking a label has the empty value for it, so a matcher that
 /// matches `""` also selects series without the label. An empty matcher list selects every
 /// series.
-pub fn postings_for_matchers(ix: &IndexReader, matchers: &[Matcher]) -> Result<Vec<SeriesRef>> {
+pub fn postings_for_matchers(ix: &IndexReader, matchers: &[Matcher]) -> Result<Vec<IndexRef>> {
     tsdb_labels::postings::postings_for_matchers(ix, matchers)
 }
 
@@ -49,7 +49,7 @@ impl Block {
 /// The series of a [`Block::select`], in label order; an `Iterator` of `Result<BlockSeries>`.
 pub struct SeriesSet<'a> {
     block: &'a Block,
-    refs: Vec<SeriesRef>,
+    refs: Vec<IndexRef>,
     next: usize,
     mint: i64,
     maxt: i64,
@@ -103,7 +103,7 @@ impl<'a> Iterator for SeriesSet<'a> {
 /// One series of a query: its labels and the chunks overlapping the query range.
 pub struct BlockSeries<'a> {
     block: &'a Block,
-    series_ref: SeriesRef,
+    series_ref: IndexRef,
     labels: Labels,
     chunks: Vec<ChunkMeta>,
     deleted: Intervals,
@@ -118,7 +118,7 @@ impl<'a> BlockSeries<'a> {
     }
 
     /// The series' reference in the block's index.
-    pub fn series_ref(&self) -> SeriesRef {
+    pub fn series_ref(&self) -> IndexRef {
         self.series_ref
     }
 

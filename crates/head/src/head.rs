@@ -315,6 +315,20 @@ impl Head {
         best
     }
 
+    /// Chunks in the head now: every series' full chunks (in memory or in `chunks_head/`) and its open
+    /// chunk. Counted by visiting each series under its own lock, so it is exact for a quiet head and
+    /// within the appends in flight otherwise.
+    pub fn num_chunks(&self) -> u64 {
+        self.series
+            .all()
+            .iter()
+            .map(|s| {
+                let st = s.state.lock();
+                st.full.len() as u64 + u64::from(st.open.is_some())
+            })
+            .sum()
+    }
+
     /// Label names of all series, sorted.
     pub fn label_names(&self) -> Vec<String> {
         self.postings.read().label_names()

@@ -425,6 +425,7 @@ pub(crate) async fn status_tsdb(
             "headStats": {
                 "numSeries": series.len(),
                 "numLabelPairs": num_pairs,
+                "chunkCount": head.num_chunks(),
                 "minTime": mint,
                 "maxTime": maxt,
             },

@@ -13,6 +13,7 @@ pub mod import;
 pub mod metrics;
 pub mod otlp;
 pub mod read;
+pub mod tls;
 pub mod write;
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ pub struct Config {
     /// A request not answered within this time gets a 503 (its work is abandoned, a commit already
     /// started still completes). Default 60 s.
     pub request_timeout: std::time::Duration,
+    /// Serve HTTPS with this configuration (see [`tls::load_tls`]) instead of plain HTTP. Default none.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             auth_token: None,
             max_concurrent_requests: 64,
             request_timeout: std::time::Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -94,6 +98,11 @@ impl Server {
         })
     }
 
+    /// Whether it serves HTTPS ([`Config::tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.state.cfg.tls.is_some()
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -106,13 +115,29 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
-        let state = self.state;
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                state.ready.store(false, Ordering::Relaxed);
-            })
-            .await
+        let state = self.state.clone();
+        let stopping = async move {
+            shutdown.await;
+            state.ready.store(false, Ordering::Relaxed);
+        };
+        match self.state.cfg.tls.clone() {
+            Some(tls) => {
+                let listener = tls::TlsListener::spawn(self.listener, tls, self.state.clone())?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopping)
+                    .await
+            }
+            None => {
+                use axum::serve::ListenerExt;
+                let listener = self.listener.tap_io(|tcp| {
+                    // Responses are small and latency matters to senders waiting for their 2xx.
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopping)
+                    .await
+            }
+        }
     }
 }
 

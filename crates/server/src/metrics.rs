@@ -36,6 +36,7 @@ pub struct Metrics {
     samples_already_stored: AtomicU64,
     samples_rejected: AtomicU64,
     bad_requests: AtomicU64,
+    tls_handshake_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -65,6 +66,11 @@ impl Metrics {
     /// Counts a write request refused whole (undecodable, too large).
     pub fn bad_request(&self) {
         self.bad_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed because its TLS handshake failed or took too long.
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -108,6 +114,13 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>) -> Response {
         "counter",
         "Remote write requests refused whole (undecodable or over a limit).",
         m.bad_requests.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut out,
+        "tsdb_server_tls_handshake_failures_total",
+        "counter",
+        "Connections closed because their TLS handshake failed or timed out.",
+        m.tls_handshake_failures.load(Ordering::Relaxed),
     );
     metric(
         &mut out,

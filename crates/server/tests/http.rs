@@ -551,6 +551,8 @@ async fn metadata_api_metrics_and_health() {
     assert_eq!(code, 200);
     let v = json(b);
     assert_eq!(v["data"]["headStats"]["numSeries"], 2);
+    // Two series, each with one open chunk.
+    assert_eq!(v["data"]["headStats"]["chunkCount"], 2);
     assert_eq!(
         v["data"]["seriesCountByMetricName"],
         serde_json::json!([{"name": "temp", "value": 1}])

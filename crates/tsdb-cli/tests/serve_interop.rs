@@ -1,7 +1,7 @@
 //! `tsdb-cli serve` against Debian's `prometheus` (2.42) as a real client: as a remote-write sender
 //! (scraping itself every second, every sample it stored must reach us bit for bit, and nothing else), and
 //! as a remote-read client (a Prometheus with an empty TSDB reading our data answers range queries as a
-//! Prometheus holding the same blocks locally).
+//! Prometheus holding the same blocks locally), and as a sender over HTTPS with a bearer token.
 //!
 //! Needs `prometheus` and `promtool` on PATH; without them each test prints a note and passes, unless
 //! `TSDB_INTEROP=require`, which makes their absence a failure. Servers listen on free ports of 127.0.0.1,
@@ -245,6 +245,102 @@ fn prometheus_remote_write_reaches_serve_bit_for_bit() {
     assert!(
         extra.is_empty(),
         "{} samples we hold that prometheus does not, first {:?}",
+        extra.len(),
+        extra.first()
+    );
+}
+
+/// Waits (bounded) until the process wrote `needle` to its log.
+fn wait_for_log(g: &mut Guard, needle: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = g.child.try_wait() {
+            panic!("{} exited early ({status})\n{}", g.name, g.log_tail());
+        }
+        if std::fs::read_to_string(&g.log).is_ok_and(|t| t.contains(needle)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < READY_TIMEOUT,
+            "{} did not log {needle:?} within {READY_TIMEOUT:?}\n{}",
+            g.name,
+            g.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn prometheus_remote_writes_to_serve_over_https_with_a_bearer_token() {
+    let Some((prom, pt)) =
+        prometheus("prometheus_remote_writes_to_serve_over_https_with_a_bearer_token")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let (cert, key, token) = (
+        root.join("cert.pem"),
+        root.join("key.pem"),
+        root.join("token"),
+    );
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&token, "tls-interop-token\n").unwrap();
+    let ours = root.join("ours");
+    let (sport, pport) = (free_port(), free_port());
+    let mut serve = Guard::start(
+        "tsdb-cli serve",
+        Command::new(env!("CARGO_BIN_EXE_tsdb-cli")).args([
+            "serve",
+            "--data-dir",
+            ours.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{sport}"),
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--auth-token-file",
+            token.to_str().unwrap(),
+        ]),
+        root.join("serve.log"),
+    );
+    wait_for_log(&mut serve, &format!("serving https://127.0.0.1:{sport}"));
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n\
+         scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{pport}']\n\
+         remote_write:\n  - url: https://127.0.0.1:{sport}/api/v1/write\n    authorization:\n      credentials_file: {}\n    tls_config:\n      ca_file: {}\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n",
+        token.display(),
+        cert.display()
+    );
+    let pdata = root.join("prom-data");
+    let mut p = start_prometheus(&prom, root, "tls-sender", &config, &pdata, pport);
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(p.terminate(), Some(0), "{}", p.log_tail());
+    assert_eq!(serve.terminate(), Some(0), "{}", serve.log_tail());
+
+    let theirs = dump_lines(&run_promtool(
+        &pt,
+        ["tsdb", "dump", pdata.to_str().unwrap()],
+    ));
+    let mine = dump_lines(&ok(["dump", "-d", ours.to_str().unwrap()]));
+    let up = mine
+        .iter()
+        .filter(|l| l.starts_with("{__name__=\"up\""))
+        .count();
+    assert!(
+        up >= 3 && mine.len() > 500,
+        "only {} samples ({up} of up) arrived over HTTPS\n{}\n{}",
+        mine.len(),
+        p.log_tail(),
+        serve.log_tail()
+    );
+    let extra: Vec<&String> = mine.difference(&theirs).collect();
+    assert!(
+        extra.is_empty(),
+        "{} samples not in prometheus, first {:?}",
         extra.len(),
         extra.first()
     );

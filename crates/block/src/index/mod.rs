@@ -31,8 +31,10 @@ pub(crate) const HEADER_LEN: usize = 5;
 /// Size of the TOC: six offsets and a CRC.
 pub(crate) const TOC_LEN: usize = 6 * 8 + 4;
 
-/// Reference of a series in an index: its byte offset divided by 16.
-pub type SeriesRef = u32;
+/// Reference of a series inside one block's index: its byte offset divided by 16 (Prometheus's index v2
+/// series reference). It means nothing outside that block; it is a different thing from the head's and the
+/// WAL's `SeriesRef` (a `u64` naming a series for the life of a head), hence the different name.
+pub type IndexRef = u32;
 
 /// Where a chunk of a series lives and which time range it covers (both ends inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

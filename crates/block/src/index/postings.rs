@@ -4,18 +4,18 @@
 
 use tsdb_labels::postings::PostingsSource;
 
-use super::{IndexReader, SeriesRef};
+use super::{IndexReader, IndexRef};
 use crate::error::{BlockError, Result};
 
 impl PostingsSource for IndexReader {
-    type Ref = SeriesRef;
+    type Ref = IndexRef;
     type Error = BlockError;
 
-    fn postings(&self, name: &str, value: &str) -> Result<Vec<SeriesRef>> {
+    fn postings(&self, name: &str, value: &str) -> Result<Vec<IndexRef>> {
         IndexReader::postings(self, name, value)?.to_vec_checked(self.path())
     }
 
-    fn all_postings(&self) -> Result<Vec<SeriesRef>> {
+    fn all_postings(&self) -> Result<Vec<IndexRef>> {
         IndexReader::all_postings(self)?.to_vec_checked(self.path())
     }
 
@@ -23,7 +23,7 @@ impl PostingsSource for IndexReader {
         &self,
         name: &str,
         keep: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<Vec<Vec<SeriesRef>>> {
+    ) -> Result<Vec<Vec<IndexRef>>> {
         let mut lists = Vec::new();
         self.for_each_value(name, |v, off| {
             if keep(v) {

@@ -13,7 +13,7 @@ use memmap2::Mmap;
 use tsdb_chunks::BlockChunkRef;
 use tsdb_labels::Labels;
 
-use super::{ChunkMeta, SeriesRef, Toc, HEADER_LEN, INDEX_FORMAT_V2, INDEX_MAGIC, TOC_LEN};
+use super::{ChunkMeta, IndexRef, Toc, HEADER_LEN, INDEX_FORMAT_V2, INDEX_MAGIC, TOC_LEN};
 use crate::encoding::{self, DResult, Decbuf, Fault};
 use crate::error::{BlockError, Corruption, Result};
 
@@ -84,7 +84,7 @@ impl<'a> PostingsList<'a> {
     }
 
     /// The references in stored order.
-    pub fn iter(&self) -> impl Iterator<Item = SeriesRef> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = IndexRef> + 'a {
         self.raw
             .chunks_exact(4)
             .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
@@ -92,7 +92,7 @@ impl<'a> PostingsList<'a> {
 
     /// The references, checked to be strictly ascending (a damaged list is an error naming
     /// `path` and the list's offset).
-    pub fn to_vec_checked(self, path: &Path) -> Result<Vec<SeriesRef>> {
+    pub fn to_vec_checked(self, path: &Path) -> Result<Vec<IndexRef>> {
         let mut v = Vec::with_capacity(self.len());
         let mut prev: Option<u32> = None;
         for r in self.iter() {
@@ -491,7 +491,7 @@ impl IndexReader {
 
     /// Reads series `r`: returns its labels and fills `chunks` (cleared first) with its chunk
     /// metas.
-    pub fn series(&self, r: SeriesRef, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
+    pub fn series(&self, r: IndexRef, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
         chunks.clear();
         let off = r as u64 * 16;
         let body = self.series_body(r).map_err(|f| f.at(&self.path))?;
@@ -649,7 +649,7 @@ impl IndexReader {
     }
 
     /// The CRC-checked body of series `r` and its absolute offset.
-    fn series_body(&self, r: SeriesRef) -> DResult<(&[u8], u64)> {
+    fn series_body(&self, r: IndexRef) -> DResult<(&[u8], u64)> {
         let off = r as u64 * 16;
         if off < self.series_start || off >= self.series_end || self.series_start == 0 {
             return Err(Fault::new(off, Corruption::BadSeriesRef(r as u64)));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use tsdb_labels::Labels;
 
-use super::{ChunkMeta, SeriesRef, Toc, HEADER_LEN, INDEX_FORMAT_V2, INDEX_MAGIC};
+use super::{ChunkMeta, IndexRef, Toc, HEADER_LEN, INDEX_FORMAT_V2, INDEX_MAGIC};
 use crate::encoding::{put_uvarint, put_uvarint_str, put_varint, uvarint_size};
 use crate::error::{BlockError, Result};
 
@@ -147,7 +147,7 @@ impl IndexWriter {
     /// [`BlockError::SeriesOutOfOrder`] unless `labels` sorts after the previous series;
     /// [`BlockError::InvalidArgument`] for a label string missing from the symbols, chunk metas out of
     /// time order or overlapping, or an index past the 64 GiB that 32-bit references address.
-    pub fn add_series(&mut self, labels: &Labels, chunks: &[ChunkMeta]) -> Result<SeriesRef> {
+    pub fn add_series(&mut self, labels: &Labels, chunks: &[ChunkMeta]) -> Result<IndexRef> {
         if let Some(prev) = &self.last {
             if labels <= prev {
                 return Err(BlockError::SeriesOutOfOrder {

@@ -30,10 +30,12 @@ use crate::open::{db_error, open_db_create, WriteArgs};
         SIGTERM or SIGINT it stops accepting connections, lets requests in flight finish, closes the \
         database (the WAL fsynced) and exits 0.\n\n\
         It listens on loopback unless --listen says otherwise; with --auth-token-file every endpoint but \
-        the health checks needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one).",
+        the health checks needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one). \
+        With --tls-cert-file and --tls-key-file it serves HTTPS only (TLS 1.2 and 1.3, rustls).",
     after_help = "Examples:\n  \
         tsdb-cli serve --data-dir data\n  \
-        tsdb-cli serve --data-dir data --listen 0.0.0.0:9201 --auth-token-file token --sync always\n\n\
+        tsdb-cli serve --data-dir data --listen 0.0.0.0:9201 --auth-token-file token --sync always\n  \
+        tsdb-cli serve --data-dir data --tls-cert-file cert.pem --tls-key-file key.pem\n\n\
         Prometheus sending to it (prometheus.yml):\n  \
         remote_write:\n    - url: http://127.0.0.1:9201/api/v1/write\n  \
         remote_read:\n    - url: http://127.0.0.1:9201/api/v1/read"
@@ -57,6 +59,14 @@ pub struct ServeArgs {
     /// A file holding the bearer token clients must send (surrounding whitespace ignored).
     #[arg(long, value_name = "FILE")]
     pub auth_token_file: Option<PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key-file.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
 
     /// Largest request body accepted, in bytes, before decompression.
     #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
@@ -94,6 +104,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         }
         None => None,
     };
+    let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tsdb_server::tls::load_tls(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let opts = tsdb::Options {
         background: true,
         retention_time: args.retention_hours.map(|h| h as i64 * 3_600_000),
@@ -113,6 +128,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         auth_token: token,
         max_concurrent_requests: args.max_concurrent_requests,
         request_timeout: Duration::from_secs(args.request_timeout),
+        tls,
         ..tsdb_server::Config::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -127,7 +143,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             let addr = server.local_addr().context("listening address")?;
             let stop = shutdown_signal()?;
             eprintln!(
-            "serving http://{addr} data dir {} wal {wal_mode} sync {sync} series {} retention {}{}",
+            "serving {scheme}://{addr} data dir {} wal {wal_mode} sync {sync} series {} retention {}{}",
             args.data_dir.display(),
             db.head().num_series(),
             args.retention_hours
