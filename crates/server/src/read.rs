@@ -1,5 +1,6 @@
 //! `POST /api/v1/read`: remote read. `SAMPLES` answers with one snappy-compressed `ReadResponse`;
-//! `STREAMED_XOR_CHUNKS` with framed `ChunkedReadResponse`s produced one series at a time by a blocking
+//! `STREAMED_XOR_CHUNKS` with framed `ChunkedReadResponse`s — the stored XOR chunks as they are, only those
+//! crossing the range's ends or merged from several sources re-encoded — produced one series at a time by a blocking
 //! thread that walks the streaming querier and sends frames through a small channel, so memory holds a few
 //! frames whatever the number of series (a slow client slows the reader down instead).
 
@@ -13,7 +14,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tsdb::Db;
-use tsdb_chunks::XorChunk;
 use tsdb_labels::{Labels, MatchOp, Matcher};
 use tsdb_remote::read::{
     Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, MatchType, Query, QueryResult,
@@ -26,8 +26,6 @@ use crate::{text, AppState};
 
 /// Target size of one streamed frame's message, as Prometheus's own server uses.
 const FRAME_BYTES: usize = 1 << 20;
-/// Samples per XOR chunk sent, as the head cuts them.
-const CHUNK_SAMPLES: usize = 120;
 
 /// Converts a request's matchers; the error names the query and matcher.
 pub fn matchers(q: &Query, qi: usize) -> Result<Vec<Matcher>, String> {
@@ -161,7 +159,7 @@ fn stream_chunks(db: &Db, queries: Queries, tx: mpsc::Sender<Result<Bytes, std::
     let fail = |e: String| {
         let _ = tx.blocking_send(Err(std::io::Error::other(e)));
     };
-    let mut buf = Vec::new();
+    let (mut chunks, mut scratch) = (Vec::new(), Vec::new());
     for (qi, (mint, maxt, m)) in queries.into_iter().enumerate() {
         let q = db.querier(mint, maxt);
         let set = match q.select(&m) {
@@ -173,34 +171,28 @@ fn stream_chunks(db: &Db, queries: Queries, tx: mpsc::Sender<Result<Bytes, std::
                 Ok(s) => s,
                 Err(e) => return fail(e.to_string()),
             };
-            if let Err(e) = s.samples_into(&mut buf) {
+            // Stored chunks go out as they are; only the range's ends and merged series are re-encoded.
+            if let Err(e) = s.chunks_into(&mut chunks, &mut scratch) {
                 return fail(e.to_string());
             }
-            if buf.is_empty() {
+            if chunks.is_empty() {
                 continue;
             }
-            let labels = proto_labels(s.labels());
             let mut msg = ChunkedReadResponse {
                 chunked_series: vec![ChunkedSeries {
-                    labels: labels.clone(),
+                    labels: proto_labels(s.labels()),
                     chunks: Vec::new(),
                 }],
                 query_index: qi as i64,
             };
             let mut size = 0;
-            for part in buf.chunks(CHUNK_SAMPLES) {
-                let mut c = XorChunk::new();
-                for &(t, v) in part {
-                    // A chunk of CHUNK_SAMPLES never fills up.
-                    let _ = c.append(t, v);
-                }
-                let data = c.into_bytes();
-                size += data.len() + 32;
+            for c in chunks.drain(..) {
+                size += c.data.len() + 32;
                 msg.chunked_series[0].chunks.push(Chunk {
-                    min_time_ms: part[0].0,
-                    max_time_ms: part[part.len() - 1].0,
+                    min_time_ms: c.min_time,
+                    max_time_ms: c.max_time,
                     r#type: ChunkEncoding::Xor as i32,
-                    data,
+                    data: c.data,
                 });
                 if size >= FRAME_BYTES {
                     if !send(&tx, &msg) {

@@ -50,7 +50,9 @@ pub use db::{Db, Maintenance};
 pub use error::DbError;
 pub use lock::DirLock;
 pub use options::Options;
-pub use querier::{Querier, SelectedSeries, Series, SeriesSet};
+pub use querier::{
+    ChunkOrigin, EncodedChunk, Querier, SelectedSeries, Series, SeriesSet, ENCODED_CHUNK_SAMPLES,
+};
 pub use readonly::{DamagedBlock, HeadAbsence, ReadOnlyDb, ReadOnlyOptions};
 pub use tsdb_head::{
     AppendError, Appender, CommitStats, Head, HeadMetrics, MissingRecords, ReplayReport, MAX_TIME,

@@ -10,6 +10,30 @@ use tsdb_labels::{Labels, Matcher};
 
 use crate::error::DbError;
 
+/// Samples per chunk when [`SelectedSeries::chunks_into`] must encode chunks itself: the head's cut.
+pub const ENCODED_CHUNK_SAMPLES: usize = 120;
+
+/// One XOR chunk of a series, as [`SelectedSeries::chunks_into`] gives it: the stored chunk's bytes
+/// (sample-count header and bit stream, what Prometheus's remote read sends as `XOR`) and its time range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedChunk {
+    /// Timestamp of its first sample.
+    pub min_time: i64,
+    /// Timestamp of its last sample.
+    pub max_time: i64,
+    /// The XOR chunk.
+    pub data: Vec<u8>,
+}
+
+/// How [`SelectedSeries::chunks_into`] produced its chunks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkOrigin {
+    /// Chunks copied as stored, without decoding.
+    pub copied: usize,
+    /// Chunks encoded from decoded samples (at the range's ends, over deletes, across sources).
+    pub encoded: usize,
+}
+
 /// A series and its samples in the queried range, oldest first, one sample per timestamp: the collected
 /// form of a [`SelectedSeries`].
 #[derive(Debug, Clone, PartialEq)]
@@ -343,4 +367,104 @@ impl SelectedSeries<'_> {
         }
         Ok(())
     }
+}
+
+impl SelectedSeries<'_> {
+    /// Appends the series' data in the range to `out` (cleared first) as XOR chunks, oldest first, and
+    /// says how many were copied and how many encoded. A series held by one source, with no deleted
+    /// interval touching it, gets its stored chunks copied byte for byte where they lie inside the range;
+    /// chunks crossing the range's ends are decoded, cut to the range and encoded again, and so is
+    /// everything of a series merged from several sources or with deletes (then in chunks of
+    /// [`ENCODED_CHUNK_SAMPLES`]). The samples the chunks hold are exactly those of
+    /// [`samples_into`](Self::samples_into); `scratch` is a reusable buffer. Fails as `samples_into` fails.
+    pub fn chunks_into(
+        &self,
+        out: &mut Vec<EncodedChunk>,
+        scratch: &mut Vec<(i64, f64)>,
+    ) -> Result<ChunkOrigin, DbError> {
+        out.clear();
+        if self.sources() == 1 {
+            if let Some(origin) = self.stored_chunks(out, scratch) {
+                return Ok(origin);
+            }
+            out.clear();
+        }
+        self.samples_into(scratch)?;
+        Ok(ChunkOrigin {
+            copied: 0,
+            encoded: encode_chunks(scratch, out),
+        })
+    }
+
+    /// The chunks of the one source, or `None` when they cannot be used as stored (then the caller reads
+    /// samples, which reports any damage with its context).
+    fn stored_chunks(
+        &self,
+        out: &mut Vec<EncodedChunk>,
+        scratch: &mut Vec<(i64, f64)>,
+    ) -> Option<ChunkOrigin> {
+        let (mint, maxt) = (self.mint, self.maxt);
+        let mut origin = ChunkOrigin::default();
+        let mut take = |min_time: i64, max_time: i64, data: &[u8]| -> Option<()> {
+            if min_time >= mint && max_time <= maxt {
+                out.push(EncodedChunk {
+                    min_time,
+                    max_time,
+                    data: data.to_vec(),
+                });
+                origin.copied += 1;
+                return Some(());
+            }
+            scratch.clear();
+            let mut it = tsdb_chunks::XorIter::new(data).ok()?;
+            while it.advance().ok()? {
+                let (t, v) = it.at();
+                if t >= mint && t <= maxt {
+                    scratch.push((t, v));
+                }
+            }
+            origin.encoded += encode_chunks(scratch, out);
+            Some(())
+        };
+        if let Some((b, s)) = self.blocks.first() {
+            if !s.deleted().is_empty() {
+                return None;
+            }
+            for meta in s.chunks() {
+                let c = b.chunk(meta.chunk_ref).ok()?;
+                if c.encoding != tsdb_chunks::Encoding::XOR {
+                    return None;
+                }
+                take(meta.min_time, meta.max_time, c.data)?;
+            }
+            return Some(origin);
+        }
+        let (h, r) = self.head?;
+        h.with_chunks(r, mint, maxt, |chunks| {
+            chunks
+                .iter()
+                .try_for_each(|c| take(c.min_time, c.max_time, c.data))
+        })
+        .ok()??;
+        Some(origin)
+    }
+}
+
+/// Encodes `samples` into chunks of [`ENCODED_CHUNK_SAMPLES`] appended to `out`; returns how many.
+fn encode_chunks(samples: &[(i64, f64)], out: &mut Vec<EncodedChunk>) -> usize {
+    let mut n = 0;
+    for part in samples.chunks(ENCODED_CHUNK_SAMPLES) {
+        let mut c = tsdb_chunks::XorChunk::with_capacity(part.len() * 2 + 8);
+        for &(t, v) in part {
+            // A chunk holds up to u16::MAX samples; these hold ENCODED_CHUNK_SAMPLES.
+            let _ = c.append(t, v);
+        }
+        out.push(EncodedChunk {
+            min_time: part[0].0,
+            max_time: part[part.len() - 1].0,
+            data: c.into_bytes(),
+        });
+        n += 1;
+    }
+    n
 }
