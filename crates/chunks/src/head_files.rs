@@ -777,6 +777,24 @@ impl HeadChunkFiles {
         })
     }
 
+    /// Drops the pages of every mapped file from this process's resident set: after persistence read
+    /// the full chunks of a range, they would otherwise stay counted until the files are deleted. The
+    /// pages stay in the page cache; a later read faults them back in. Bytes not yet flushed to the file
+    /// are not in the mappings and are not affected.
+    pub fn release_resident_pages(&self) {
+        let maps: Vec<Arc<Mmap>> = self
+            .files
+            .read()
+            .values()
+            .map(|f| f.map.clone())
+            .collect();
+        for m in maps {
+            // SAFETY: read-only mappings of files that are only appended to: after DONTNEED a read
+            // faults the same bytes back in from the file, so no chunk slice handed out sees a change.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Deletes the oldest files whose chunks all end before `mint` (their maxt `< mint`), and
     /// returns how many were deleted. Files are deleted in order, stopping at the first one that
     /// must stay, so the remaining numbers stay consecutive; the file being written is never

@@ -329,6 +329,14 @@ impl Head {
             .sum()
     }
 
+    /// Drops the pages of the head chunk files from this process's resident set (they stay in the page
+    /// cache): persistence calls it after copying a range's full chunks into a block, which touched them.
+    pub fn release_resident_pages(&self) {
+        if let Some(files) = self.chunks.as_ref() {
+            files.release_resident_pages();
+        }
+    }
+
     /// Label names of all series, sorted.
     pub fn label_names(&self) -> Vec<String> {
         self.postings.read().label_names()

@@ -484,6 +484,8 @@ impl Inner {
             dir: self.dir.clone(),
             source: e,
         })?;
+        // Copying the range's chunks touched their pages in the head chunk files' mappings.
+        self.head.release_resident_pages();
         if let Some(m) = &meta {
             let dir = self.dir.join(m.ulid.to_string());
             let b = Block::open(&dir).map_err(|e| DbError::Block { dir, source: e })?;

@@ -170,7 +170,20 @@ impl IndexReader {
         if let Err(f) = r.load() {
             return Err(f.at(&r.path));
         }
+        // Loading walked the whole file (symbols, postings offsets, the structure check): hand those
+        // pages back, so an open block costs no resident memory until a query reads it.
+        r.release_resident_pages();
         Ok(r)
+    }
+
+    /// Drops the pages of a mapped index from this process's resident set (they stay in the page cache
+    /// and are faulted back in when read). Nothing for an index held in memory.
+    pub fn release_resident_pages(&self) {
+        if let Backing::Mmap(m) = &self.b {
+            // SAFETY: the mapping is read-only and backed by an immutable file: after DONTNEED a read
+            // faults the same bytes back in from the file, so no reference into the map sees a change.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
     }
 
     fn load(&mut self) -> DResult<()> {
