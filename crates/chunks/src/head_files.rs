@@ -782,12 +782,7 @@ impl HeadChunkFiles {
     /// pages stay in the page cache; a later read faults them back in. Bytes not yet flushed to the file
     /// are not in the mappings and are not affected.
     pub fn release_resident_pages(&self) {
-        let maps: Vec<Arc<Mmap>> = self
-            .files
-            .read()
-            .values()
-            .map(|f| f.map.clone())
-            .collect();
+        let maps: Vec<Arc<Mmap>> = self.files.read().values().map(|f| f.map.clone()).collect();
         for m in maps {
             // SAFETY: read-only mappings of files that are only appended to: after DONTNEED a read
             // faults the same bytes back in from the file, so no chunk slice handed out sees a change.

@@ -59,7 +59,7 @@ impl Default for SyncPolicy {
 #[derive(Debug, Clone)]
 pub struct WalOptions {
     /// Size at which segments are cut (an entry larger than this gets a segment of its own).
-    /// Default 256 MiB.
+    /// Default 32 MiB ([`crate::segment::DEFAULT_SEGMENT_SIZE`]).
     pub segment_size: u64,
     /// Record encodings. Default: native.
     pub mode: WalMode,
