@@ -47,13 +47,14 @@ mod readonly;
 mod source;
 
 pub use db::{Db, Maintenance};
-pub use error::DbError;
+pub use error::{mode_name, DbError};
 pub use lock::DirLock;
 pub use options::Options;
 pub use querier::{Querier, SelectedSeries, Series, SeriesSet};
 pub use readonly::{DamagedBlock, HeadAbsence, ReadOnlyDb, ReadOnlyOptions};
 pub use tsdb_head::{
-    AppendError, Appender, CommitStats, Head, HeadMetrics, MissingRecords, ReplayReport, MAX_TIME,
+    AppendError, Appender, CommitStats, Head, HeadError, HeadMetrics, MissingRecords, ReplayReport,
+    MAX_TIME,
 };
 
 /// Blocks as the database's API hands them out ([`ReadOnlyDb::blocks`], [`Db::blocks`]), and what a tool
@@ -65,4 +66,4 @@ pub mod block {
         SeriesSink, WriteOptions, DEFAULT_BLOCK_RANGE,
     };
 }
-pub use tsdb_wal::{SyncPolicy, WalMode};
+pub use tsdb_wal::{SyncPolicy, WalFormat, WalMode};
