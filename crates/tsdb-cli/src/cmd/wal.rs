@@ -26,6 +26,11 @@ pub enum WalCommand {
     /// Reading stops at the first damaged entry: the records before it are printed, then the command
     /// fails (exit status 1) naming the segment and offset of the damage. `tsdb-cli wal repair` cuts
     /// the log there.
+    ///
+    /// A Prometheus wlog is printed from its newest checkpoint (segments named
+    /// `checkpoint.NNNNNNNN/NNNNNNNN`) on, then the segments after it (`NNNNNNNN`); flags are then the
+    /// records' compression (`snappy`, `zstd`, `uncompressed`). A WAL in a format not recognised is
+    /// refused (exit status 1), not called damage.
     #[command(after_help = "Examples:\n  \
         tsdb-cli wal dump data/\n  \
         tsdb-cli wal dump --summary data/wal\n  \
@@ -47,7 +52,8 @@ pub enum WalCommand {
 /// Arguments of `wal dump`.
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ...).
+    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ... or, for a
+    /// Prometheus wlog, 00000000, ... and checkpoint.NNNNNNNN/).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 
@@ -67,7 +73,8 @@ pub struct DumpArgs {
 /// Arguments of `wal repair`.
 #[derive(Debug, Args)]
 pub struct RepairArgs {
-    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ...).
+    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ... or, for a
+    /// Prometheus wlog, 00000000, ... and checkpoint.NNNNNNNN/).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
