@@ -102,6 +102,21 @@ pub enum HeadError {
         #[source]
         source: std::io::Error,
     },
+    /// The WAL directory holds a log in a format this crate does not read (neither SegmentWAL, ours nor
+    /// Prometheus's wlog, see [`tsdb_wal::detect()`]). Nothing was read or changed: this is not damage, and
+    /// no repair applies.
+    #[error(
+        "this WAL ({}) is in {format} format, which this database does not read; nothing was read or \
+         changed (it is not damage, and `wal repair` does not apply: move it away, or read it with the \
+         program that wrote it)",
+        dir.display()
+    )]
+    WalFormat {
+        /// The WAL directory.
+        dir: std::path::PathBuf,
+        /// What detection found (always [`tsdb_wal::WalFormat::Unknown`], with the file and the reason).
+        format: tsdb_wal::WalFormat,
+    },
     /// The head was opened read-only.
     #[error("the head is read-only")]
     ReadOnly,

@@ -69,6 +69,9 @@ pub struct HeadTruncation {
     pub chunk_files_removed: usize,
     /// What the WAL truncation did.
     pub wal: tsdb_wal::TruncateReport,
+    /// In wlog mode, the series for which a tombstone `[i64::MIN, mint - 1]` was logged (see
+    /// [`Head::truncate`]); 0 in the SegmentWAL modes.
+    pub tombstones_logged: u64,
 }
 
 impl Head {
@@ -96,6 +99,14 @@ impl Head {
         opts: HeadOptions,
         writable: bool,
     ) -> Result<(Head, ReplayReport), HeadError> {
+        // Before anything is opened or created: a WAL we do not recognise is refused as it is.
+        let format = tsdb_wal::detect(&dir.join("wal"))?;
+        if let tsdb_wal::WalFormat::Unknown(_) = format {
+            return Err(HeadError::WalFormat {
+                dir: dir.join("wal"),
+                format,
+            });
+        }
         let chunks_dir = dir.join("chunks_head");
         let chunks = if writable || chunks_dir.is_dir() {
             let mut o = opts.head_chunks.clone();
@@ -123,7 +134,8 @@ impl Head {
             dir: dir.to_path_buf(),
             opts,
         };
-        let report = replay(&head, &dir.join("wal"), writable)?;
+        let mut report = replay(&head, &dir.join("wal"), writable)?;
+        report.wal_format = Some(format);
         if writable {
             let wal_dir = dir.join("wal");
             let wal = if report.wal_repair.is_some() {
@@ -546,10 +558,38 @@ impl Head {
     /// Drops every sample older than `mint`: chunks that end before it, series left empty (unless an
     /// appender holds samples for them), head chunk files no longer needed, and the WAL's old segments
     /// (keeping the series records of live series). New samples older than `mint` are rejected afterwards.
+    ///
+    /// In [`tsdb_wal::WalMode::Wlog`] the cut is also logged, as a tombstone `[i64::MIN, mint - 1]` for
+    /// every series in the head, before anything is removed: Prometheus (and `promtool`) taking over the
+    /// directory know nothing of our lower bound, and would otherwise show what the cut left behind — full
+    /// chunks older than `mint` in a head chunk file that also holds newer ones, the older part of a
+    /// chunk crossing `mint`, and samples older than `mint` in WAL segments the checkpoint does not
+    /// cover. With the tombstones they see exactly what we see.
     pub fn truncate(&self, mint: i64) -> Result<HeadTruncation, HeadError> {
         let _g = self.truncating.lock();
         self.set_min_valid(mint);
         let mut rep = HeadTruncation::default();
+        if let (Some(wal), true, Some(maxt)) = (
+            &self.wal,
+            self.opts.wal.mode == tsdb_wal::WalMode::Wlog,
+            mint.checked_sub(1),
+        ) {
+            let mut deletes: Vec<Delete> = self
+                .series
+                .all()
+                .iter()
+                .map(|s| Delete {
+                    series: s.sref,
+                    mint: i64::MIN,
+                    maxt,
+                })
+                .collect();
+            deletes.sort_by_key(|d| d.series);
+            if !deletes.is_empty() {
+                wal.log_deletes(&deletes)?;
+            }
+            rep.tombstones_logged = deletes.len() as u64;
+        }
         // Drop old chunks series by series (appenders keep going), noting series left empty.
         let mut empty = Vec::new();
         let mut new_min = i64::MAX;

@@ -58,6 +58,13 @@ pub struct ReplayReport {
     pub wal_segments: Vec<SegmentStats>,
     /// Wall time of the replay.
     pub duration: Duration,
+    /// The format of the WAL replayed, as detected before reading it (`None` only in a report not made
+    /// by opening a head).
+    pub wal_format: Option<tsdb_wal::WalFormat>,
+    /// Records of the WAL recognised but not stored, by type: `(type byte, name, count)` for each type
+    /// met at least once (a Prometheus wlog's exemplars, metadata, native histograms, …). Empty for
+    /// SegmentWAL logs, which hold none.
+    pub skipped_records: Vec<(u8, &'static str, u64)>,
 }
 
 /// WAL samples whose series no WAL record defines: evidence of a lost segment or checkpoint
@@ -266,6 +273,7 @@ pub(crate) fn replay(
     head.finish_replayed_postings();
     rep.segments = reader.segment_stats().len() + corruption.is_some() as usize;
     rep.wal_segments = reader.segment_stats().to_vec();
+    rep.skipped_records = reader.skipped().by_type();
     rep.first_segment = rep.wal_segments.first().map(|s| {
         let before = s
             .seq

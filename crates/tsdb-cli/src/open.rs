@@ -15,10 +15,13 @@ use crate::paths;
 /// How the WAL is written: `--wal-mode` and `--sync`, on every command that writes.
 #[derive(Debug, Clone, Args)]
 pub struct WriteArgs {
-    /// WAL record encoding: `native` (symbol tables, snappy; smaller) or `prometheus` (only what
-    /// Prometheus's SegmentWAL writes, so Prometheus can read the log).
-    #[arg(long, value_enum, default_value_t = WalModeArg::Native, value_name = "MODE")]
-    pub wal_mode: WalModeArg,
+    /// WAL format: `native` (SegmentWAL with symbol tables and snappy; smallest, only we read it),
+    /// `prometheus` (only what Prometheus's old SegmentWAL writes; Prometheus up to 2.51 migrates it) or
+    /// `wlog` (Prometheus's current WAL; Prometheus 2.20 to 3.x and promtool read it). Default: the format
+    /// of the WAL already in the directory, `native` for a new one. A WAL the mode cannot continue (a
+    /// wlog in a SegmentWAL mode, or the reverse) is refused, and nothing is changed.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub wal_mode: Option<WalModeArg>,
 
     /// When the WAL is fsynced: `always` (every commit, group commit), `interval` (every 5 s),
     /// `never` (only at close). The bytes reach the operating system at every commit in any case.
@@ -33,6 +36,19 @@ pub enum WalModeArg {
     Native,
     /// Prometheus's SegmentWAL records only.
     Prometheus,
+    /// Prometheus's current WAL format (`wlog`, 32 KiB pages, checkpoint directories).
+    Wlog,
+}
+
+impl WalModeArg {
+    /// The library's mode.
+    pub fn mode(self) -> WalMode {
+        match self {
+            WalModeArg::Native => WalMode::Native,
+            WalModeArg::Prometheus => WalMode::Prometheus,
+            WalModeArg::Wlog => WalMode::Wlog,
+        }
+    }
 }
 
 /// `--sync`.
@@ -47,13 +63,24 @@ pub enum SyncArg {
 }
 
 impl WriteArgs {
-    /// Database options with these WAL settings, maintenance left to the command (no background thread).
-    pub fn options(&self) -> Options {
+    /// The WAL mode for the data directory `dir`: the one asked for, else the mode of the WAL already in
+    /// `dir/wal` (detected from its files), else native (an empty or new directory, or one whose WAL is
+    /// not recognised: opening it then says why).
+    pub fn mode_for(&self, dir: &Path) -> WalMode {
+        match self.wal_mode {
+            Some(m) => m.mode(),
+            None => tsdb_wal::detect(&dir.join("wal"))
+                .ok()
+                .and_then(|f| f.mode())
+                .unwrap_or(WalMode::Native),
+        }
+    }
+
+    /// Database options with these WAL settings for the data directory `dir` (see
+    /// [`mode_for`](Self::mode_for)), maintenance left to the command (no background thread).
+    pub fn options(&self, dir: &Path) -> Options {
         Options {
-            wal_mode: match self.wal_mode {
-                WalModeArg::Native => WalMode::Native,
-                WalModeArg::Prometheus => WalMode::Prometheus,
-            },
+            wal_mode: self.mode_for(dir),
             sync: match self.sync {
                 SyncArg::Always => SyncPolicy::Always,
                 SyncArg::Interval => SyncPolicy::Interval(Duration::from_secs(5)),
@@ -83,8 +110,37 @@ pub fn db_error(e: DbError) -> anyhow::Error {
             dir.display()
         ))
         .into(),
+        DbError::WalMode { dir, found, asked } => CliError::failure(format!(
+            "{}: the WAL is in {found} format and cannot be continued in {} mode; nothing was changed",
+            dir.display(),
+            tsdb::mode_name(asked)
+        ))
+        .with_hint(match found.mode() {
+            Some(m) => format!(
+                "run the command with --wal-mode {} (or without --wal-mode: the mode of the WAL in the \
+                 directory is the default)",
+                tsdb::mode_name(m)
+            ),
+            None => "move the WAL away to start a new one".to_string(),
+        })
+        .into(),
+        DbError::Head(tsdb::HeadError::WalFormat { dir, format }) => wal_format_error(&dir, &format),
         e => anyhow::Error::new(e),
     }
+}
+
+/// The error of a command refusing a WAL it does not recognise (exit status 1): it is not damage.
+pub fn wal_format_error(wal: &Path, format: &tsdb::WalFormat) -> anyhow::Error {
+    CliError::failure(format!(
+        "this WAL ({}) is in {format} format, which tsdb-cli does not read: nothing was read or changed",
+        wal.display()
+    ))
+    .with_hint(
+        "it is not damage, and `tsdb-cli wal repair` does not apply: tsdb-cli reads its native WAL, \
+         Prometheus's SegmentWAL and Prometheus's wlog; move this WAL away, or read it with the program \
+         that wrote it",
+    )
+    .into()
 }
 
 /// Opens an existing database for writing (the directory must exist: see [`open_db_create`]).

@@ -97,11 +97,6 @@ pub fn flag_names(flag: u8) -> Vec<&'static str> {
     .collect()
 }
 
-/// The file name of WAL segment `seq` (`000001`).
-pub fn segment_name(seq: u64) -> String {
-    tsdb_wal::segment::segment_name(seq)
-}
-
 /// A float for JSON: a number when finite, otherwise the string `"NaN"`, `"+Inf"` or `"-Inf"` (JSON has no
 /// such numbers; Prometheus's HTTP API spells them the same way).
 #[derive(Debug, Clone, Copy)]

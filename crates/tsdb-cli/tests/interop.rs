@@ -281,3 +281,173 @@ fn import_stores_nan_with_promtools_bits() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The wlog mode: what `append --wal-mode wlog` writes is Prometheus's own head, before and after a
+// truncation that wrote a checkpoint.
+
+/// The data directories of the wlog tests: each bundled input appended in wlog mode (lines without a
+/// timestamp take 2023-11-14T22:13:20Z), and the awkward text (NaN, ±Inf, −0, unicode, quotes, newlines)
+/// appended in three calls by time, so that it spans three WAL segments.
+fn wlog_dirs(tmp: &Path) -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    for file in [
+        "input/prometheus.prom",
+        "input/openmetrics.om",
+        "input/influx.lp",
+    ] {
+        let dir = tmp.join(file.replace(['/', '.'], "-"));
+        let out = ok([
+            "append".as_ref(),
+            "-d".as_ref(),
+            dir.as_os_str(),
+            "--wal-mode".as_ref(),
+            "wlog".as_ref(),
+            "--timestamp".as_ref(),
+            "2023-11-14T22:13:20Z".as_ref(),
+            testdata(file).as_os_str(),
+        ]);
+        assert_eq!(field(&out, "samples rejected"), "0", "{file}: {out}");
+        dirs.push(dir);
+    }
+    let dir = tmp.join("awkward");
+    let text = awkward_prom_text(24, 300, 1_700_003_000_000, 15_000);
+    for part in 0..3 {
+        let (lo, hi) = (
+            1_700_003_000_000 + part * 100 * 15_000,
+            1_700_003_000_000 + (part + 1) * 100 * 15_000,
+        );
+        let lines: String = text
+            .lines()
+            .filter(|l| {
+                let t: i64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+                (lo..hi).contains(&t)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let o = cli_in(
+            None,
+            [
+                "append",
+                "-d",
+                dir.to_str().unwrap(),
+                "--wal-mode",
+                "wlog",
+                "-",
+            ],
+            lines.as_bytes(),
+        );
+        assert_code(&o, 0);
+        assert_eq!(field(&stdout(&o), "samples appended"), "2400");
+    }
+    dirs.push(dir);
+    dirs
+}
+
+/// `promtool tsdb dump` of `dir` equals `tsdb-cli dump` (sorted lines); returns our dump.
+fn same_head_dump(promtool: &Path, dir: &Path) -> String {
+    let d = dir.to_str().unwrap();
+    let mine = ok(["dump", "-d", d]);
+    let theirs = run_promtool(promtool, ["tsdb", "dump", d]);
+    let (m, t) = (sorted_lines(&mine), sorted_lines(&theirs));
+    eprintln!(
+        "{d}: tsdb-cli dump {} lines, promtool {} lines",
+        m.len(),
+        t.len()
+    );
+    assert!(!m.is_empty(), "no samples in {d}");
+    assert_eq!(m.len(), t.len(), "line counts differ on {d}");
+    if let Some((a, b)) = m.iter().zip(&t).find(|(a, b)| a != b) {
+        panic!("{d}: first differing line: ours {a:?}, promtool's {b:?}");
+    }
+    mine
+}
+
+/// Prometheus started on a copy of `dir` serves exactly the samples of `want` (a dump of ours).
+fn prometheus_serves(prometheus: &Path, tmp: &Path, dir: &Path, want: &str) {
+    use common::prom::*;
+    let copy = tmp.join(format!(
+        "served-{}",
+        dir.file_name().unwrap().to_string_lossy()
+    ));
+    copy_dir(dir, &copy);
+    let want = parse_dump(want);
+    let (lo, hi) = time_range(&want);
+    let port = free_port();
+    let server = start_prometheus(
+        prometheus,
+        tmp,
+        &copy,
+        port,
+        "global: {}\nscrape_configs: []\n",
+        &[],
+    );
+    let got = query_all(&server, port, lo - 1, hi);
+    assert_same(&format!("Prometheus on {}", dir.display()), &got, &want);
+    eprintln!(
+        "{}: Prometheus served {} series, {} samples",
+        dir.display(),
+        got.len(),
+        got.values().map(Vec::len).sum::<usize>()
+    );
+}
+
+#[test]
+fn wlog_append_is_promtools_head_and_prometheus_serves_it() {
+    let test = "wlog_append_is_promtools_head_and_prometheus_serves_it";
+    let Some(pt) = promtool(test) else {
+        return;
+    };
+    let Some(prometheus) = common::prom::tool(test, "prometheus") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in wlog_dirs(tmp.path()) {
+        let d = dir.to_str().unwrap();
+        assert_eq!(ok(["ls", "-d", d]).lines().count(), 1, "head only: {d}");
+        assert_eq!(
+            field(&ok(["replay", "-d", d]), "wal format"),
+            "wlog (Prometheus's current WAL)"
+        );
+        let mine = same_head_dump(&pt, &dir);
+        prometheus_serves(&prometheus, tmp.path(), &dir, &mine);
+    }
+}
+
+#[test]
+fn wlog_after_truncation_with_a_checkpoint_is_read_by_promtool_and_prometheus() {
+    let test = "wlog_after_truncation_with_a_checkpoint_is_read_by_promtool_and_prometheus";
+    let Some(pt) = promtool(test) else {
+        return;
+    };
+    let Some(prometheus) = common::prom::tool(test, "prometheus") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = wlog_dirs(tmp.path()).pop().unwrap();
+    let d = dir.to_str().unwrap();
+    let before = ok(["dump", "-d", d]);
+    let cut = 1_700_003_000_000 + 150 * 15_000;
+    ok(["truncate", "-d", d, "--before", &cut.to_string()]);
+    let checkpoints: Vec<String> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("checkpoint."))
+        .collect();
+    assert_eq!(checkpoints.len(), 1, "the truncation wrote a checkpoint");
+    assert!(
+        std::fs::read_dir(dir.join("chunks_head")).unwrap().count() > 0,
+        "head chunk files remain (with chunks older than the cut)"
+    );
+    let mine = same_head_dump(&pt, &dir);
+    let want: Vec<&str> = sorted_lines(&before)
+        .into_iter()
+        .filter(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap() >= cut)
+        .collect();
+    assert_eq!(
+        sorted_lines(&mine),
+        want,
+        "exactly the samples from the cut on"
+    );
+    prometheus_serves(&prometheus, tmp.path(), &dir, &mine);
+}

@@ -304,12 +304,16 @@ fn summary_gives_exact_numbers_for_data_dir_and_wal_dir() {
         };
         let want = format!(
             "segments: {segments}\nseries: {}\nsamples: {}\ndeletes: {}\nsymbols: {symbols}\n\
-             min time: {}\nmax time: {}\n",
+             min time: {}\nmax time: {}\nformat: {}\ncheckpoint: -\nskipped records: none\n",
             w.series.len(),
             w.samples,
             w.deletes,
             w.min_t,
-            w.max_t
+            w.max_t,
+            match mode {
+                WalMode::Native => "native",
+                _ => "prometheus (SegmentWAL)",
+            }
         );
         for dir in [&data, &wal] {
             let o = tsdb_cli([
@@ -342,7 +346,8 @@ fn empty_wal_summary() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "segments: 0\nseries: 0\nsamples: 0\ndeletes: 0\nsymbols: 0\nmin time: -\nmax time: -\n"
+        "segments: 0\nseries: 0\nsamples: 0\ndeletes: 0\nsymbols: 0\nmin time: -\nmax time: -\n\
+         format: empty\ncheckpoint: -\nskipped records: none\n"
     );
 }
 
@@ -586,4 +591,108 @@ fn closed_pipe_is_not_an_error() {
     let err = stderr(&o);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(0), "{err}");
+}
+
+/// A wlog of several 32 KiB segments and a checkpoint: `wal dump` names the checkpoint's segment
+/// `checkpoint.NNNNNNNN/NNNNNNNN` and the others `NNNNNNNN` (human and JSON), and `--summary` says the
+/// format and the checkpoint.
+#[test]
+fn wlog_dump_names_the_checkpoint_and_the_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wal = tmp.path().join("data").join("wal");
+    let opts = WalOptions {
+        mode: WalMode::Wlog,
+        segment_size: 32 * 1024,
+        sync: SyncPolicy::Never,
+        ..WalOptions::default()
+    };
+    let w = Wal::open(&wal, opts).unwrap();
+    let series: Vec<RefSeries> = (1..=3u64)
+        .map(|r| RefSeries {
+            series: r,
+            labels: labels(&[("__name__", "m"), ("i", &r.to_string())]),
+        })
+        .collect();
+    w.log_series(&series).unwrap();
+    let batches = 4000i64;
+    for i in 0..batches {
+        let xs: Vec<RefSample> = (1..=3u64)
+            .map(|r| RefSample {
+                series: r,
+                t: T0 + i * STEP,
+                v: (i as f64).sqrt() * r as f64,
+            })
+            .collect();
+        w.log_samples(&xs).unwrap();
+    }
+    let rep = w.truncate(T0 + (batches / 2) * STEP, |_| true).unwrap();
+    assert!(!rep.segments.is_empty(), "{rep:?}");
+    w.close().unwrap();
+    let cp = tsdb_wal::wlog::list(&wal).unwrap();
+    let cp = cp.last_checkpoint().expect("a checkpoint").index;
+    let cp_name = format!("checkpoint.{cp:08}");
+
+    let summary = tsdb_cli([
+        OsStr::new("wal"),
+        OsStr::new("dump"),
+        OsStr::new("--summary"),
+        wal.as_os_str(),
+    ]);
+    assert!(summary.status.success(), "{}", stderr(&summary));
+    let out = stdout(&summary);
+    assert!(
+        out.contains("\nformat: wlog (Prometheus's current WAL)\n"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("\ncheckpoint: {cp_name}\n")), "{out}");
+    assert!(
+        out.contains("\nseries: 3\n"),
+        "the checkpoint keeps the three series: {out}"
+    );
+
+    let human = tsdb_cli([OsStr::new("wal"), OsStr::new("dump"), wal.as_os_str()]);
+    assert!(human.status.success(), "{}", stderr(&human));
+    let out = stdout(&human);
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("segment {cp_name}/00000000 offset 0: series (3)")),
+        "{first}"
+    );
+    let later = format!("segment {:08} offset ", cp + 1);
+    assert!(
+        out.lines().any(|l| l.starts_with(&later)),
+        "no {later:?} line"
+    );
+    assert!(
+        stderr(&human).contains(&format!(
+            "note: format wlog (Prometheus's current WAL): checkpoint {cp_name}"
+        )),
+        "{}",
+        stderr(&human)
+    );
+
+    let json = tsdb_cli([
+        OsStr::new("wal"),
+        OsStr::new("dump"),
+        OsStr::new("--json"),
+        wal.as_os_str(),
+    ]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let recs = json_lines(&stdout(&json));
+    assert_eq!(
+        recs[0]["file"],
+        format!("{cp_name}/00000000"),
+        "{}",
+        recs[0]
+    );
+    assert_eq!(recs[0]["checkpoint"], cp, "{}", recs[0]);
+    assert!(recs
+        .iter()
+        .any(|r| r["file"] == format!("{:08}", cp + 1) && r["checkpoint"].is_null()));
+    let samples: usize = recs
+        .iter()
+        .filter(|r| r["type"] == "samples")
+        .map(|r| r["samples"].as_array().unwrap().len())
+        .sum();
+    assert!(samples > 0 && samples < 3 * batches as usize, "{samples}");
 }

@@ -93,6 +93,11 @@ fn sort_blocks(blocks: &mut [Arc<Block>]) {
 impl Db {
     /// Opens (creating if needed) the database in `dir`.
     ///
+    /// Refuses, before changing anything, a WAL whose format is not recognised
+    /// ([`tsdb_head::HeadError::WalFormat`] inside [`DbError::Head`]) and one that [`Options::wal_mode`]
+    /// cannot continue ([`DbError::WalMode`]: the two SegmentWAL modes continue each other's logs, wlog only
+    /// a wlog; open such a directory in the mode its WAL is in, [`tsdb_wal::WalFormat::mode`]).
+    ///
     /// Takes the directory lock (a second open fails with [`DbError::Locked`]), loads the blocks (a damaged
     /// block fails the open naming it, unless [`Options::skip_damaged_blocks`]), removes leftover `.tmp`
     /// files, replays head chunks and the WAL (a damaged WAL tail is repaired; see
@@ -107,6 +112,25 @@ impl Db {
             )));
         }
         dir::check_database_dir(&dir)?;
+        // The WAL's format first, before anything is created or removed: a log we do not read, or one the
+        // asked-for mode cannot continue, is refused as it is.
+        let wal_dir = dir.join("wal");
+        match tsdb_wal::detect(&wal_dir)? {
+            format @ tsdb_wal::WalFormat::Unknown(_) => {
+                return Err(DbError::Head(tsdb_head::HeadError::WalFormat {
+                    dir: wal_dir,
+                    format,
+                }))
+            }
+            found if !found.accepts(opts.wal_mode) => {
+                return Err(DbError::WalMode {
+                    dir: wal_dir,
+                    found,
+                    asked: opts.wal_mode,
+                })
+            }
+            _ => {}
+        }
         std::fs::create_dir_all(&dir).map_err(|e| DbError::io("create", &dir, e))?;
         let lock = DirLock::acquire(&dir)?;
         let mut warnings = Vec::new();

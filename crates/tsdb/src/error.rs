@@ -36,6 +36,23 @@ pub enum DbError {
         #[source]
         source: tsdb_block::BlockError,
     },
+    /// A writable open asked for a WAL mode that cannot continue the log already in the directory (a wlog
+    /// opened in a SegmentWAL mode, or a SegmentWAL log in wlog mode). Nothing was changed.
+    #[error(
+        "the WAL in {} is in {found} format and cannot be continued in {} mode; nothing was changed \
+         (open it in {} mode, or move the WAL away to start a new one)",
+        dir.display(),
+        mode_name(*asked),
+        found.mode().map_or("its own", mode_name)
+    )]
+    WalMode {
+        /// The WAL directory.
+        dir: PathBuf,
+        /// The format found there.
+        found: tsdb_wal::WalFormat,
+        /// The mode asked for.
+        asked: tsdb_wal::WalMode,
+    },
     /// The head (WAL, head chunks) failed.
     #[error(transparent)]
     Head(#[from] tsdb_head::HeadError),
@@ -59,6 +76,15 @@ pub enum DbError {
     /// The database was closed.
     #[error("the database is closed")]
     Closed,
+}
+
+/// The name of a WAL mode as `--wal-mode` spells it.
+pub fn mode_name(m: tsdb_wal::WalMode) -> &'static str {
+    match m {
+        tsdb_wal::WalMode::Native => "native",
+        tsdb_wal::WalMode::Prometheus => "prometheus",
+        tsdb_wal::WalMode::Wlog => "wlog",
+    }
 }
 
 impl DbError {

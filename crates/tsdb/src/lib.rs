@@ -47,7 +47,7 @@ mod readonly;
 mod source;
 
 pub use db::{Db, Maintenance};
-pub use error::DbError;
+pub use error::{mode_name, DbError};
 pub use lock::DirLock;
 pub use options::Options;
 pub use querier::{
@@ -55,7 +55,8 @@ pub use querier::{
 };
 pub use readonly::{DamagedBlock, HeadAbsence, ReadOnlyDb, ReadOnlyOptions};
 pub use tsdb_head::{
-    AppendError, Appender, CommitStats, Head, HeadMetrics, MissingRecords, ReplayReport, MAX_TIME,
+    AppendError, Appender, CommitStats, Head, HeadError, HeadMetrics, MissingRecords, ReplayReport,
+    MAX_TIME,
 };
 
 /// Blocks as the database's API hands them out ([`ReadOnlyDb::blocks`], [`Db::blocks`]), and what a tool
@@ -67,4 +68,4 @@ pub mod block {
         SeriesSink, WriteOptions, DEFAULT_BLOCK_RANGE,
     };
 }
-pub use tsdb_wal::{SyncPolicy, WalMode};
+pub use tsdb_wal::{SyncPolicy, WalFormat, WalMode};

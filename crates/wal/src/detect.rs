@@ -1,7 +1,8 @@
 //! Which of the three formats a `wal/` directory holds, from what is on disk, never a guess.
 //!
 //! - SegmentWAL (ours and Prometheus 2.0's): segments named `%06d` (more digits past 999999), each starting
-//!   with the magic `0x43AF00EF`. It is [`WalFormat::Native`] if any segment is a checkpoint (header kind
+//!   with the magic `0x43AF00EF` (one segment with the magic is enough: a damaged magic beside intact
+//!   segments is damage, reported by the reader with segment and offset). It is [`WalFormat::Native`] if any segment is a checkpoint (header kind
 //!   byte) or any entry is a symbols entry or carries a flag other than Prometheus's `1` (symbol ids,
 //!   snappy); otherwise [`WalFormat::SegmentWal`], what our Prometheus mode writes.
 //! - [`WalFormat::Wlog`]: segments named `%08d` (and/or `checkpoint.%08d` directories), the first one not
@@ -95,11 +96,10 @@ pub(crate) fn family(dir: &Path) -> Result<Family> {
     if all.is_empty() && wl.checkpoints.is_empty() {
         return Ok(Family::Empty);
     }
-    let Some(first) = all.first() else {
+    if all.is_empty() {
         // Only checkpoint directories: what a wlog truncation leaves when every segment was covered.
         return Ok(Family::Wlog);
-    };
-    let head = read_prefix(&first.path, HEADER_LEN as usize)?;
+    }
     let name = |s: &crate::segment::SegmentFile| {
         s.path
             .file_name()
@@ -107,8 +107,20 @@ pub(crate) fn family(dir: &Path) -> Result<Family> {
             .unwrap_or_default()
             .to_string()
     };
-    if head.len() >= 4 && u32::from_be_bytes([head[0], head[1], head[2], head[3]]) == SEGMENT_MAGIC
-    {
+    // SegmentWAL if any segment named the SegmentWAL way starts with the magic: a first segment whose
+    // magic was damaged (flipped, cut) beside intact ones is damage, the reader's to report with its
+    // offset, not another format.
+    let mut magic = false;
+    for s in all.iter().filter(|s| name(s) == segment_name(s.seq)) {
+        let head = read_prefix(&s.path, HEADER_LEN as usize)?;
+        if head.len() >= 4
+            && u32::from_be_bytes([head[0], head[1], head[2], head[3]]) == SEGMENT_MAGIC
+        {
+            magic = true;
+            break;
+        }
+    }
+    if magic {
         if let Some(s) = all.iter().find(|s| name(s) != segment_name(s.seq)) {
             return Ok(Family::Unknown(format!(
                 "SegmentWAL segments next to file {}, which is not named as a SegmentWAL segment",

@@ -78,6 +78,15 @@ pub enum WalError {
         /// The mode asked for.
         wanted: crate::options::WalMode,
     },
+    /// The directory holds files that are not a log in any format this crate reads; nothing was changed
+    /// (repair refuses to cut what it does not recognise).
+    #[error("WAL directory {} is in an unrecognised format ({why}): not repaired, nothing changed", dir.display())]
+    UnknownFormat {
+        /// The WAL directory.
+        dir: PathBuf,
+        /// What was found.
+        why: String,
+    },
     /// Damage that repair will not cut because cutting would lose what the rest of the log depends on
     /// (for example a damaged wlog checkpoint, which holds the series every later segment refers to).
     #[error("cannot repair {}: {reason}", path.display())]

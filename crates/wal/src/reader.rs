@@ -75,6 +75,27 @@ pub struct Entry<'a> {
     pub flag: u8,
     /// The record.
     pub record: Record<'a>,
+    /// For a wlog record read from a checkpoint, the checkpoint's index (`segment` is then the segment
+    /// inside `checkpoint.NNNNNNNN`); `None` otherwise.
+    pub checkpoint: Option<u64>,
+    /// Whether the record is from a wlog (which names its segments `%08d`).
+    pub wlog: bool,
+}
+
+impl Entry<'_> {
+    /// The file holding the entry, relative to the WAL directory: `000001` (SegmentWAL), `00000001`
+    /// (wlog) or `checkpoint.00000004/00000000` (a wlog checkpoint's segment).
+    pub fn file_name(&self) -> String {
+        match (self.wlog, self.checkpoint) {
+            (true, Some(i)) => format!(
+                "{}/{}",
+                crate::wlog::checkpoint_name(i),
+                crate::wlog::segment_name(self.segment)
+            ),
+            (true, None) => crate::wlog::segment_name(self.segment),
+            (false, _) => crate::segment::segment_name(self.segment),
+        }
+    }
 }
 
 /// Reads a WAL directory from its first live segment to the end of written data.
@@ -270,6 +291,8 @@ impl WalReader {
                     len,
                     flag,
                     record,
+                    checkpoint: None,
+                    wlog: false,
                 }))
             }
             Ok(None) => {
@@ -530,6 +553,7 @@ fn next_wlog(w: &mut WlogReader) -> Result<Option<Entry<'_>>> {
     let Some(l) = w.next()? else {
         return Ok(None);
     };
+    let checkpoint = w.last_checkpoint();
     let record = match l.kind {
         Kind::Series => Record::Series(w.series()),
         Kind::Samples => Record::Samples(w.samples()),
@@ -541,6 +565,8 @@ fn next_wlog(w: &mut WlogReader) -> Result<Option<Entry<'_>>> {
         len: l.len,
         flag: l.flag,
         record,
+        checkpoint,
+        wlog: true,
     }))
 }
 

@@ -45,7 +45,11 @@ pub fn check(dir: &Path) -> Result<(Option<Corruption>, u64)> {
 }
 
 /// Reads the log and, if it is damaged, repairs it. `Ok(None)` means it was intact and nothing changed.
+///
+/// A directory whose format is not recognised ([`crate::WalFormat::Unknown`]) is not cut:
+/// [`WalError::UnknownFormat`], and nothing changes.
 pub fn repair(dir: &Path) -> Result<Option<RepairReport>> {
+    refuse_unknown(dir)?;
     let (c, kept) = check(dir)?;
     match c {
         None => Ok(None),
@@ -62,6 +66,7 @@ pub fn repair(dir: &Path) -> Result<Option<RepairReport>> {
 /// A wlog (see [`crate::wlog::repair::repair_at`]) keeps its damaged segment's records before the damage,
 /// padded to a page, and refuses to cut a damaged checkpoint ([`WalError::Unrepairable`]).
 pub fn repair_at(dir: &Path, c: &Corruption) -> Result<RepairReport> {
+    refuse_unknown(dir)?;
     if crate::detect::family(dir)? == crate::detect::Family::Wlog {
         return crate::wlog::repair::repair_at(dir, c);
     }
@@ -97,4 +102,15 @@ pub fn repair_at(dir: &Path, c: &Corruption) -> Result<RepairReport> {
     }
     sync_dir(dir)?;
     Ok(rep)
+}
+
+/// [`WalError::UnknownFormat`] for a directory whose format is not recognised.
+fn refuse_unknown(dir: &Path) -> Result<()> {
+    if let crate::detect::Family::Unknown(why) = crate::detect::family(dir)? {
+        return Err(WalError::UnknownFormat {
+            dir: dir.to_path_buf(),
+            why,
+        });
+    }
+    Ok(())
 }

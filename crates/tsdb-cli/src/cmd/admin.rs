@@ -152,7 +152,7 @@ fn plural(n: usize, one: &str) -> String {
 
 /// Runs `compact`.
 pub fn compact(args: &CompactArgs) -> Result<()> {
-    let db = open_db(&args.data_dir, args.write.options())?;
+    let db = open_db(&args.data_dir, args.write.options(&args.data_dir))?;
     let m = db.maintain().context("maintenance")?;
     // Blocks persisted from the head may have been compacted in the same run: only the blocks still
     // there have a size to show.
@@ -204,7 +204,7 @@ pub fn compact(args: &CompactArgs) -> Result<()> {
 pub fn flush(args: &FlushArgs) -> Result<()> {
     let opts = tsdb::Options {
         compaction: false,
-        ..args.write.options()
+        ..args.write.options(&args.data_dir)
     };
     let db = open_db(&args.data_dir, opts)?;
     // `Db::flush` visits every 2 h range between the head's oldest and newest sample, also the empty
@@ -231,7 +231,7 @@ pub fn flush(args: &FlushArgs) -> Result<()> {
 
 /// Runs `truncate`.
 pub fn truncate(args: &TruncateArgs) -> Result<()> {
-    let db = open_db(&args.data_dir, args.write.options())?;
+    let db = open_db(&args.data_dir, args.write.options(&args.data_dir))?;
     let before = db.blocks();
     db.truncate(args.before)
         .with_context(|| format!("truncate before {}", args.before))?;
@@ -267,7 +267,7 @@ pub fn delete(args: &DeleteArgs) -> Result<()> {
         args.min_time.unwrap_or(i64::MIN),
         args.max_time.unwrap_or(i64::MAX),
     );
-    let db = open_db(&args.data_dir, args.write.options())?;
+    let db = open_db(&args.data_dir, args.write.options(&args.data_dir))?;
     let n = db
         .delete(&matchers, mint, maxt)
         .with_context(|| format!("delete {}", args.selector))?;

@@ -179,7 +179,7 @@ pub fn run(args: &AppendArgs) -> Result<()> {
     // input streams in.
     let opts = tsdb::Options {
         background: true,
-        ..args.write.options()
+        ..args.write.options(&args.data_dir)
     };
     let db = open_db_create(&args.data_dir, opts)?;
     let mut head = Vec::new();

@@ -150,7 +150,7 @@ fn write(args: &BenchWriteArgs) -> Result<()> {
         background: true,
         // promtool disables compactions; persisting the head still runs, as in a database.
         compaction: false,
-        ..args.write.options()
+        ..args.write.options(&dir)
     };
     let db = Db::open(&dir, opts).map_err(db_error)?;
     let mut out = output::stdout();

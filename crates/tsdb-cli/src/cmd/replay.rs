@@ -23,6 +23,10 @@ use crate::output;
         head chunks              full chunks read from chunks_head/\n  \
         min time, max time       oldest and newest sample (Unix ms; - when empty)\n  \
         segments                 WAL segments read\n  \
+        wal format               native, prometheus (SegmentWAL), wlog (Prometheus's current WAL) or \
+        empty\n  \
+        skipped records          none, or the wlog records not stored, by type (exemplars, metadata, \
+        histograms, ...)\n  \
         skipped samples          WAL samples already in head chunks, out of order, or older than the \
         newest block (dropped)\n  \
         unknown series           WAL samples and head chunks of series the WAL does not define \
@@ -90,6 +94,23 @@ pub fn write_report(out: &mut impl Write, r: &ReplayReport) -> std::io::Result<(
     writeln!(out, "min time: {}", time(r.time_range.map(|t| t.0)))?;
     writeln!(out, "max time: {}", time(r.time_range.map(|t| t.1)))?;
     writeln!(out, "segments: {}", r.segments)?;
+    writeln!(
+        out,
+        "wal format: {}",
+        r.wal_format
+            .as_ref()
+            .map_or_else(|| "-".to_string(), crate::cmd::wal::format_name)
+    )?;
+    if r.skipped_records.is_empty() {
+        writeln!(out, "skipped records: none")?;
+    } else {
+        let parts: Vec<String> = r
+            .skipped_records
+            .iter()
+            .map(|(_, name, n)| format!("{name} {n}"))
+            .collect();
+        writeln!(out, "skipped records: {}", parts.join(", "))?;
+    }
     writeln!(out, "skipped samples: {}", r.skipped)?;
     writeln!(out, "unknown series: {}", r.unknown_refs)?;
     match r.missing_records() {

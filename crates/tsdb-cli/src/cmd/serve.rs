@@ -112,7 +112,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let opts = tsdb::Options {
         background: true,
         retention_time: args.retention_hours.map(|h| h as i64 * 3_600_000),
-        ..args.write.options()
+        ..args.write.options(&args.data_dir)
     };
     let wal_mode = format!("{:?}", opts.wal_mode).to_lowercase();
     let sync = match opts.sync {

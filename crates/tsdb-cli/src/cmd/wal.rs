@@ -10,7 +10,8 @@ use tsdb_wal::segment::list_segments;
 use tsdb_wal::{Corruption, Delete, Entry, Record, RefSample, RefSeries, WalError, WalReader};
 
 use crate::error::CliError;
-use crate::output::{self, flag_name, flag_names, segment_name, GoFloat, JsonF64, JsonLabels};
+use crate::open::wal_format_error;
+use crate::output::{self, flag_name, flag_names, GoFloat, JsonF64, JsonLabels};
 use crate::paths;
 
 /// Commands on the write-ahead log.
@@ -25,6 +26,11 @@ pub enum WalCommand {
     /// Reading stops at the first damaged entry: the records before it are printed, then the command
     /// fails (exit status 1) naming the segment and offset of the damage. `tsdb-cli wal repair` cuts
     /// the log there.
+    ///
+    /// A Prometheus wlog is printed from its newest checkpoint (segments named
+    /// `checkpoint.NNNNNNNN/NNNNNNNN`) on, then the segments after it (`NNNNNNNN`); flags are then the
+    /// records' compression (`snappy`, `zstd`, `uncompressed`). A WAL in a format not recognised is
+    /// refused (exit status 1), not called damage.
     #[command(after_help = "Examples:\n  \
         tsdb-cli wal dump data/\n  \
         tsdb-cli wal dump --summary data/wal\n  \
@@ -46,7 +52,8 @@ pub enum WalCommand {
 /// Arguments of `wal dump`.
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ...).
+    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ... or, for a
+    /// Prometheus wlog, 00000000, ... and checkpoint.NNNNNNNN/).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 
@@ -66,7 +73,8 @@ pub struct DumpArgs {
 /// Arguments of `wal repair`.
 #[derive(Debug, Args)]
 pub struct RepairArgs {
-    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ...).
+    /// A data directory (holding wal/) or the WAL directory itself (holding 000001, 000002, ... or, for a
+    /// Prometheus wlog, 00000000, ... and checkpoint.NNNNNNNN/).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
@@ -83,9 +91,7 @@ pub fn run(cmd: WalCommand) -> Result<()> {
 fn corruption_error(c: &Corruption, dir: &Path) -> CliError {
     CliError::failure(format!(
         "WAL corruption in segment {} at offset {}: {}",
-        segment_name(c.segment),
-        c.offset,
-        c.reason
+        c.file, c.offset, c.reason
     ))
     .with_hint(format!(
         "run \"tsdb-cli wal repair {}\" to cut the log at the last intact entry",
@@ -95,6 +101,10 @@ fn corruption_error(c: &Corruption, dir: &Path) -> CliError {
 
 fn dump(args: &DumpArgs) -> Result<()> {
     let wal = paths::wal_dir(&args.dir)?;
+    let detected = tsdb_wal::detect(&wal)?;
+    if let tsdb_wal::WalFormat::Unknown(_) = detected {
+        return Err(wal_format_error(&wal, &detected));
+    }
     let mut r = WalReader::open(&wal)?;
     let mut format = if args.summary {
         Format::Summary(Totals::default())
@@ -105,6 +115,7 @@ fn dump(args: &DumpArgs) -> Result<()> {
     };
     if matches!(format, Format::Human) {
         note_unread(&wal, &r);
+        note_format(&detected, &r);
     }
     let mut out = output::stdout();
     let mut stopped = None;
@@ -125,12 +136,59 @@ fn dump(args: &DumpArgs) -> Result<()> {
     }
     if let Format::Summary(t) = &format {
         t.write(&mut out, r.segments().len())?;
+        writeln!(out, "format: {}", format_name(&detected))?;
+        writeln!(
+            out,
+            "checkpoint: {}",
+            r.checkpoint().map_or_else(
+                || "-".to_string(),
+                |c| tsdb_wal::wlog::checkpoint_name(c.index)
+            )
+        )?;
+        let skipped = r.skipped().by_type();
+        if skipped.is_empty() {
+            writeln!(out, "skipped records: none")?;
+        } else {
+            let parts: Vec<String> = skipped
+                .iter()
+                .map(|(_, name, n)| format!("{name} {n}"))
+                .collect();
+            writeln!(out, "skipped records: {}", parts.join(", "))?;
+        }
     }
     out.flush()?;
     match stopped {
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
+}
+
+/// The short name of a WAL format, for the `format:` lines.
+pub fn format_name(f: &tsdb_wal::WalFormat) -> String {
+    match f {
+        tsdb_wal::WalFormat::Empty => "empty".into(),
+        tsdb_wal::WalFormat::Native => "native".into(),
+        tsdb_wal::WalFormat::SegmentWal => "prometheus (SegmentWAL)".into(),
+        tsdb_wal::WalFormat::Wlog => "wlog (Prometheus's current WAL)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Tells a person (on stderr) which format the log is in, and for a wlog which checkpoint is read first.
+fn note_format(f: &tsdb_wal::WalFormat, r: &WalReader) {
+    if *f != tsdb_wal::WalFormat::Wlog {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = match r.checkpoint() {
+        Some(c) => writeln!(
+            err,
+            "note: format {}: checkpoint {} first, then the segments after it",
+            format_name(f),
+            tsdb_wal::wlog::checkpoint_name(c.index)
+        ),
+        None => writeln!(err, "note: format {}", format_name(f)),
+    };
 }
 
 /// Tells a person (on stderr) about segments the dump will not show.
@@ -144,13 +202,22 @@ fn note_unread(wal: &Path, r: &WalReader) {
         let _ = writeln!(
             err,
             "note: segments {}..{} are superseded by checkpoint {} and not shown",
-            segment_name(first.seq),
-            segment_name(last.seq),
-            r.segments()
-                .first()
-                .map_or_else(String::new, |s| segment_name(s.seq)),
+            file_name(&first.path),
+            file_name(&last.path),
+            match r.checkpoint() {
+                Some(c) => tsdb_wal::wlog::checkpoint_name(c.index),
+                None => r
+                    .segments()
+                    .first()
+                    .map_or_else(String::new, |s| file_name(&s.path)),
+            },
         );
     }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
 }
 
 /// How `wal dump` prints.
@@ -213,19 +280,44 @@ impl Totals {
     }
 }
 
+/// The flag of an entry for a person: SegmentWAL flag bits, or a wlog record's compression.
+fn entry_flag_name(e: &Entry<'_>) -> String {
+    if e.wlog {
+        let n = wlog_flag_names(e.flag);
+        if n.is_empty() {
+            "uncompressed".to_string()
+        } else {
+            n.join("+")
+        }
+    } else {
+        flag_name(e.flag)
+    }
+}
+
+/// The compression of a wlog record's fragments (`0x08` snappy, `0x10` zstd; other bits in hex).
+fn wlog_flag_names(flag: u8) -> Vec<String> {
+    let mut v = Vec::new();
+    if flag & 0x08 != 0 {
+        v.push("snappy".to_string());
+    }
+    if flag & 0x10 != 0 {
+        v.push("zstd".to_string());
+    }
+    let other = flag & !0x18;
+    if other != 0 {
+        v.push(format!("{other:#04x}"));
+    }
+    v
+}
+
 /// Number of characters of `x` in decimal.
 fn width(x: impl ToString) -> usize {
     x.to_string().len()
 }
 
 fn human_entry(out: &mut impl Write, e: &Entry<'_>) -> std::io::Result<()> {
-    write!(
-        out,
-        "segment {} offset {}: ",
-        segment_name(e.segment),
-        e.offset
-    )?;
-    let flag = flag_name(e.flag);
+    write!(out, "segment {} offset {}: ", e.file_name(), e.offset)?;
+    let flag = entry_flag_name(e);
     match &e.record {
         Record::Symbols { first, count } => {
             writeln!(
@@ -278,6 +370,10 @@ impl Serialize for JsonEntry<'_, '_> {
         let e = self.0;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("segment", &e.segment)?;
+        m.serialize_entry("file", &e.file_name())?;
+        if let Some(c) = e.checkpoint {
+            m.serialize_entry("checkpoint", &c)?;
+        }
         m.serialize_entry("offset", &e.offset)?;
         m.serialize_entry("len", &e.len)?;
         let typ = match e.record {
@@ -288,7 +384,11 @@ impl Serialize for JsonEntry<'_, '_> {
         };
         m.serialize_entry("type", typ)?;
         m.serialize_entry("flag", &e.flag)?;
-        m.serialize_entry("flags", &flag_names(e.flag))?;
+        if e.wlog {
+            m.serialize_entry("flags", &wlog_flag_names(e.flag))?;
+        } else {
+            m.serialize_entry("flags", &flag_names(e.flag))?;
+        }
         match &e.record {
             Record::Symbols { first, count } => {
                 m.serialize_entry("first", first)?;
@@ -380,6 +480,10 @@ fn repair(args: &RepairArgs) -> Result<()> {
         },
         None => None,
     };
+    let detected = tsdb_wal::detect(&wal)?;
+    if let tsdb_wal::WalFormat::Unknown(_) = detected {
+        return Err(wal_format_error(&wal, &detected));
+    }
     let rep = tsdb_wal::repair(&wal).with_context(|| format!("repair {}", wal.display()))?;
     let mut out = output::stdout();
     match rep {
@@ -398,17 +502,13 @@ fn repair(args: &RepairArgs) -> Result<()> {
             writeln!(
                 out,
                 "  damage:        segment {} at offset {}: {}",
-                segment_name(c.segment),
-                c.offset,
-                c.reason
+                c.file, c.offset, c.reason
             )?;
             if rep.bytes_truncated > 0 {
                 writeln!(
                     out,
                     "  truncated:     segment {} at offset {} ({} bytes cut)",
-                    segment_name(c.segment),
-                    c.offset,
-                    rep.bytes_truncated
+                    c.file, c.offset, rep.bytes_truncated
                 )?;
             }
             if rep.removed.is_empty() {
@@ -467,6 +567,8 @@ mod tests {
             len: 40,
             flag: 5,
             record: Record::Samples(&samples),
+            checkpoint: None,
+            wlog: false,
         };
         assert_eq!(
             render(&e),
@@ -484,6 +586,8 @@ mod tests {
             len: 40,
             flag: 2,
             record: Record::Series(&series),
+            checkpoint: None,
+            wlog: false,
         };
         assert_eq!(
             render(&e),
@@ -504,10 +608,12 @@ mod tests {
             len: 20,
             flag: 1,
             record: Record::Deletes(&deletes),
+            checkpoint: None,
+            wlog: false,
         };
         assert_eq!(
             serde_json::to_string(&JsonEntry(&e)).unwrap(),
-            r#"{"segment":4,"offset":99,"len":20,"type":"deletes","flag":1,"flags":["simple"],"deletes":[{"ref":3,"mint":-5,"maxt":10}]}"#
+            r#"{"segment":4,"file":"000004","offset":99,"len":20,"type":"deletes","flag":1,"flags":["simple"],"deletes":[{"ref":3,"mint":-5,"maxt":10}]}"#
         );
     }
 }

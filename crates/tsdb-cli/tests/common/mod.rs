@@ -2,6 +2,8 @@
 //! `promtool` (gated by `TSDB_INTEROP`).
 #![allow(dead_code)]
 
+pub mod prom;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Write;
