@@ -115,6 +115,8 @@ pub struct WalReader {
     deletes: Vec<Delete>,
     stats: Vec<SegmentStats>,
     done: bool,
+    /// Samples payloads are CRC-checked but not decoded (see [`WalReader::skipping_samples`]).
+    skip_samples: bool,
     /// Set when the directory holds a wlog: every call goes there.
     wlog: Option<Box<WlogReader>>,
     no_skips: SkippedRecords,
@@ -183,9 +185,18 @@ impl WalReader {
             deletes: Vec::new(),
             stats: Vec::new(),
             done: false,
+            skip_samples: false,
             wlog: None,
             no_skips: SkippedRecords::default(),
         }
+    }
+
+    /// Makes the reader skip the decoding of samples records of SegmentWAL logs: their entries are still
+    /// framed and CRC-checked, then come back as an empty [`Record::Samples`]. For readers that need only
+    /// series, symbols and deletes (truncation writing a checkpoint), which then cost no decompression.
+    pub fn skipping_samples(mut self) -> WalReader {
+        self.skip_samples = true;
+        self
     }
 
     /// A reader over a wlog (directory segments only in [`segments`](Self::segments)).
@@ -503,6 +514,10 @@ impl WalReader {
         flag: u8,
         p: std::ops::Range<usize>,
     ) -> std::result::Result<Got, String> {
+        if self.skip_samples && typ == RecordType::Samples {
+            self.samples.clear();
+            return Ok(Got::Samples);
+        }
         let payload: &[u8] = if flag & FLAG_SNAPPY != 0 {
             let raw = &self.buf[p];
             let n = snap::raw::decompress_len(raw).map_err(|e| format!("snappy: {e}"))?;

@@ -99,7 +99,8 @@ fn truncate_with(
     let mut enc = Encoder::new(wal.mode());
     let mut kept: Vec<RefSeries> = Vec::new();
     let mut min_ref = u64::MAX;
-    let mut r = WalReader::from_segments(files.clone());
+    // Only series (and symbols) go into the checkpoint: samples are framed and checked, not decoded.
+    let mut r = WalReader::from_segments(files.clone()).skipping_samples();
     loop {
         let entry = match r.next() {
             Ok(Some(e)) => e,

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::BuildHasherDefault;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use tsdb_labels::Labels;
+use tsdb_labels::{xxh64, Labels};
 
 use super::{ChunkMeta, IndexRef, Toc, HEADER_LEN, INDEX_FORMAT_V2, INDEX_MAGIC};
 use crate::encoding::{put_uvarint, put_uvarint_str, put_varint, uvarint_size};
@@ -25,6 +26,9 @@ pub struct IndexWriter {
     toc: Toc,
     /// Sorted, distinct symbols; a symbol's reference is its position.
     symbols: Vec<Box<str>>,
+    /// Position of each symbol by the XXH64 of its bytes (the first of colliding ones; the others are
+    /// found by binary search): every label of every series is looked up, so this is the hot path.
+    by_hash: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
     /// (name symbol << 32 | value symbol) → series references, ascending.
     postings: HashMap<u64, Vec<u32>>,
     all: Vec<u32>,
@@ -56,6 +60,10 @@ impl IndexWriter {
             }
             syms.push(s.into());
         }
+        let mut by_hash = HashMap::with_capacity_and_hasher(syms.len(), Default::default());
+        for (i, s) in syms.iter().enumerate() {
+            by_hash.entry(xxh64(s.as_bytes(), 0)).or_insert(i as u32);
+        }
         let f = File::create(&path).map_err(|e| BlockError::io("create", &path, e))?;
         let mut w = IndexWriter {
             path,
@@ -63,6 +71,7 @@ impl IndexWriter {
             pos: 0,
             toc: Toc::default(),
             symbols: syms,
+            by_hash,
             postings: HashMap::new(),
             all: Vec::new(),
             last: None,
@@ -133,6 +142,11 @@ impl IndexWriter {
     }
 
     fn symbol(&self, s: &str) -> Result<u32> {
+        if let Some(&i) = self.by_hash.get(&xxh64(s.as_bytes(), 0)) {
+            if self.symbols.get(i as usize).is_some_and(|x| **x == *s) {
+                return Ok(i);
+            }
+        }
         self.symbols
             .binary_search_by(|x| (**x).cmp(s))
             .map(|i| i as u32)
@@ -324,5 +338,24 @@ impl IndexWriter {
             self.buf.extend_from_slice(&r.to_be_bytes());
         }
         self.write_section_from_buf()
+    }
+}
+
+/// A hasher for keys that already are well-mixed 64-bit hashes: it passes them through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed through this; fold anything else in for completeness.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
