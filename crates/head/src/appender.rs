@@ -1,5 +1,6 @@
 //! The appender: buffers a batch, then `commit` logs it to the WAL and applies it to the series.
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use tsdb_labels::Labels;
@@ -12,6 +13,36 @@ use crate::options::MAX_TIME;
 use crate::reftable::ReadBarrier;
 use crate::series::{Appended, MemSeries};
 /// What a commit did.
+/// A series of the head held by an appender without a reference count: series are unlinked (and their
+/// last reference dropped) only under the write side of the head's barrier, and an appender holds the
+/// read side for its whole life, so the pointer stays valid for as long as the appender holds it. Taking
+/// an `Arc` instead cost two atomic operations on the series' own cache line per buffered sample.
+///
+/// Invariant: a `SeriesPtr` is only stored in an [`Appender`] (whose barrier outlives it) and is cleared
+/// before its buffers go back to the head's pool.
+#[derive(Clone, Copy)]
+pub(crate) struct SeriesPtr(pub(crate) NonNull<MemSeries>);
+
+// SAFETY: it is a shared reference to a `MemSeries` (which is `Sync`) under the invariant above.
+unsafe impl Send for SeriesPtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SeriesPtr {}
+
+impl SeriesPtr {
+    pub(crate) fn from_arc(a: &Arc<MemSeries>) -> SeriesPtr {
+        SeriesPtr(NonNull::from(&**a))
+    }
+}
+
+impl std::ops::Deref for SeriesPtr {
+    type Target = MemSeries;
+    #[inline]
+    fn deref(&self) -> &MemSeries {
+        // SAFETY: the invariant of `SeriesPtr`: the holder's read barrier keeps the series alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitStats {
     /// Samples stored.
@@ -31,7 +62,7 @@ pub struct Appender<'h> {
     head: &'h Head,
     barrier: ReadBarrier<'h>,
     id: u64,
-    series: Vec<Arc<MemSeries>>,
+    series: Vec<SeriesPtr>,
     samples: Vec<RefSample>,
     new_series: Vec<RefSeries>,
     scratch: Scratch,
@@ -42,7 +73,7 @@ pub struct Appender<'h> {
 /// Buffers an appender reuses from the head's pool, so a commit does not grow fresh vectors each time.
 #[derive(Default)]
 pub(crate) struct Buffers {
-    series: Vec<Arc<MemSeries>>,
+    series: Vec<SeriesPtr>,
     samples: Vec<RefSample>,
     new_series: Vec<RefSeries>,
     scratch: Scratch,
@@ -110,7 +141,7 @@ impl<'h> Appender<'h> {
                 min_valid,
             });
         }
-        let s = self.head.get_or_create(labels);
+        let s = SeriesPtr::from_arc(&self.head.get_or_create(labels));
         self.buffer(s, t, v)
     }
 
@@ -139,7 +170,7 @@ impl<'h> Appender<'h> {
 
     /// Appends a sample to the series with reference `r`.
     pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
-        let Some(s) = self.head.lookup(&self.barrier, r) else {
+        let Some(s) = self.head.lookup_ptr(&self.barrier, r) else {
             Counters::add(&self.head.counters.unknown_refs, 1);
             return Err(AppendError::UnknownRef { series: r });
         };
@@ -147,7 +178,7 @@ impl<'h> Appender<'h> {
     }
 
     /// Checks and buffers one sample.
-    fn buffer(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+    fn buffer(&mut self, s: SeriesPtr, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
         let head = self.head;
         if t > MAX_TIME {
             Counters::add(&head.counters.out_of_bounds, 1);

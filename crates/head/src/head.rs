@@ -256,6 +256,23 @@ impl Head {
         }
     }
 
+    /// The series with reference `r`, borrowed for as long as the caller holds the barrier `b` (no
+    /// reference count touched: see [`crate::appender::SeriesPtr`]).
+    pub(crate) fn lookup_ptr(
+        &self,
+        b: &ReadBarrier<'_>,
+        r: SeriesRef,
+    ) -> Option<crate::appender::SeriesPtr> {
+        if RefTable::covers(r) {
+            self.refs.get_ptr(b, r).map(crate::appender::SeriesPtr)
+        } else {
+            self.overflow
+                .lock()
+                .get(&r)
+                .map(crate::appender::SeriesPtr::from_arc)
+        }
+    }
+
     fn register(&self, s: &Arc<MemSeries>) {
         if RefTable::covers(s.sref) {
             self.refs.insert(s);

@@ -59,6 +59,25 @@ impl RefTable {
         RefTable::split(r).is_some()
     }
 
+    /// The series with reference `r`, without taking a reference to it: the pointer is valid for as long
+    /// as the caller holds the read barrier it passed (the table's own reference is dropped only under the
+    /// write side).
+    #[inline]
+    pub fn get_ptr(
+        &self,
+        _barrier: &ReadBarrier<'_>,
+        r: u64,
+    ) -> Option<std::ptr::NonNull<MemSeries>> {
+        let (pi, si) = RefTable::split(r)?;
+        let page = self.pages[pi].load(Ordering::Acquire);
+        if page.is_null() {
+            return None;
+        }
+        // SAFETY: pages are freed only under the write barrier (excluded by `_barrier`) or in `drop`.
+        let slot = unsafe { &(*page).slots[si] };
+        std::ptr::NonNull::new(slot.load(Ordering::Acquire))
+    }
+
     /// The series with reference `r`.
     #[inline]
     pub fn get(&self, _barrier: &ReadBarrier<'_>, r: u64) -> Option<Arc<MemSeries>> {
