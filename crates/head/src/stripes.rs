@@ -72,6 +72,16 @@ impl StripeSeries {
         st.get(&hash)?.iter().find(|s| s.labels == *labels).cloned()
     }
 
+    /// The series whose labels' [`Labels::hash_key`] is `key` (`hash` being its XXH64); no `Labels` needed.
+    #[inline]
+    pub fn get_by_key(&self, hash: u64, key: &[u8]) -> Option<Arc<MemSeries>> {
+        let st = self.by_hash[hash as usize & self.mask].read();
+        st.get(&hash)?
+            .iter()
+            .find(|s| s.labels.hash_key() == key)
+            .cloned()
+    }
+
     /// The series with these labels, created with `new_ref()` as its reference if absent; `true` if created.
     /// `created` runs for a new series before any other thread can find it by labels.
     pub fn get_or_create(
@@ -123,5 +133,42 @@ impl StripeSeries {
 
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(pairs.iter().copied()).unwrap()
+    }
+
+    /// Two label sets filed under one hash (as if XXH64 collided) are each found by their own key, and a
+    /// third set with that hash is not found at all.
+    #[test]
+    fn colliding_hashes_resolve_by_key() {
+        let st = StripeSeries::new(4);
+        let (a, b, c) = (
+            labels(&[("__name__", "a")]),
+            labels(&[("__name__", "b")]),
+            labels(&[("__name__", "c")]),
+        );
+        let mut next = 0;
+        let mut new_ref = || {
+            next += 1;
+            next
+        };
+        let (sa, _) = st.get_or_create(7, &a, false, &mut new_ref, |_| {});
+        let (sb, created) = st.get_or_create(7, &b, false, &mut new_ref, |_| {});
+        assert!(created);
+        assert_ne!(sa.sref, sb.sref);
+        assert_eq!(st.get_by_key(7, a.hash_key()).unwrap().sref, sa.sref);
+        assert_eq!(st.get_by_key(7, b.hash_key()).unwrap().sref, sb.sref);
+        assert!(st.get_by_key(7, c.hash_key()).is_none());
+        assert!(st.get_by_key(8, a.hash_key()).is_none());
+        st.remove(&sa);
+        assert!(st.get_by_key(7, a.hash_key()).is_none());
+        assert_eq!(st.get_by_key(7, b.hash_key()).unwrap().sref, sb.sref);
     }
 }
