@@ -14,7 +14,11 @@ pub fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RemoteError> {
 
 /// [`decompress`] into a buffer the caller reuses: `out` is grown as needed (never shrunk) and the
 /// decoded bytes are `out[..n]` for the `n` returned; the same length-bomb check comes first.
-pub fn decompress_into(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<usize, RemoteError> {
+pub fn decompress_into(
+    input: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, RemoteError> {
     let declared = snap::raw::decompress_len(input)?;
     if declared > limit {
         return Err(RemoteError::TooLarge { declared, limit });

@@ -227,9 +227,7 @@ fn decode_label(body: &[u8], m: &[u8]) -> Result<[u32; 4], RemoteError> {
                 want(wire, WireType::LengthDelimited, "Label.name/value")?;
                 let s = delimited(&mut b)?;
                 if std::str::from_utf8(s).is_err() {
-                    return Err(malformed(
-                        "invalid string value: data is not UTF-8 encoded",
-                    ));
+                    return Err(malformed("invalid string value: data is not UTF-8 encoded"));
                 }
                 let start = (s.as_ptr() as usize - body.as_ptr() as usize) as u32;
                 let i = if tag == 1 { 0 } else { 2 };
@@ -391,7 +389,8 @@ impl FlatWriteRequest {
         let (a, z) = self.series[i].labels;
         self.labels[a as usize..z as usize].iter().map(move |r| {
             // Checked as UTF-8 when decoded; a different `body` gives "" rather than garbage.
-            let s = |x: u32, y: u32| std::str::from_utf8(&body[x as usize..y as usize]).unwrap_or("");
+            let s =
+                |x: u32, y: u32| std::str::from_utf8(&body[x as usize..y as usize]).unwrap_or("");
             (s(r[0], r[1]), s(r[2], r[3]))
         })
     }
@@ -441,9 +440,12 @@ mod tests {
         assert_eq!(back.timeseries[0].samples[1].timestamp, -5);
     }
 
+    /// One series as a test compares it: labels, samples, exemplar and histogram counts.
+    type Decoded = (Vec<Label>, Vec<Sample>, usize, usize);
+
     /// What `FlatWriteRequest` made of `b`, in `WriteRequest`'s terms (labels, samples, exemplar and
     /// histogram counts), or `None` if it refused it.
-    fn flat(b: &[u8]) -> Option<Vec<(Vec<Label>, Vec<Sample>, usize, usize)>> {
+    fn flat(b: &[u8]) -> Option<Vec<Decoded>> {
         let mut f = FlatWriteRequest::new();
         f.decode(b).ok()?;
         Some(
@@ -460,7 +462,7 @@ mod tests {
         )
     }
 
-    fn prost_view(b: &[u8]) -> Option<Vec<(Vec<Label>, Vec<Sample>, usize, usize)>> {
+    fn prost_view(b: &[u8]) -> Option<Vec<Decoded>> {
         let r = WriteRequest::decode_bytes(b).ok()?;
         Some(
             r.timeseries
@@ -503,7 +505,7 @@ mod tests {
     type View = Option<Vec<(Vec<Label>, Vec<(u64, i64)>, usize, usize)>>;
 
     /// Sample values as bit patterns (NaN payloads compare unequal as f64).
-    fn bits(v: Option<Vec<(Vec<Label>, Vec<Sample>, usize, usize)>>) -> View {
+    fn bits(v: Option<Vec<Decoded>>) -> View {
         v.map(|v| {
             v.into_iter()
                 .map(|(l, s, e, h)| {
@@ -523,7 +525,11 @@ mod tests {
         assert_eq!(want[0].1[1].value.to_bits(), 0x7ff0000000000002);
         assert_eq!(bits(flat(&b)), bits(Some(want)));
         for n in 0..b.len() {
-            assert_eq!(bits(flat(&b[..n])), bits(prost_view(&b[..n])), "truncated to {n}");
+            assert_eq!(
+                bits(flat(&b[..n])),
+                bits(prost_view(&b[..n])),
+                "truncated to {n}"
+            );
         }
         for i in 0..b.len() {
             for x in [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x7f, 0x80, 0xc3, 0xff] {

@@ -25,6 +25,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tsdb::Db;
 
@@ -107,7 +108,11 @@ impl Server {
     ) -> std::io::Result<()> {
         let app = router(self.state.clone());
         let state = self.state;
-        axum::serve(self.listener, app)
+        // Responses are small and latency-bound (a 204 per batch): send them without Nagle's delay.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 state.ready.store(false, Ordering::Relaxed);
