@@ -277,7 +277,10 @@ fn append_key_finds_existing_series_and_creates_new_ones() {
         .unwrap_err();
     assert!(matches!(e, AppendError::OutOfOrder { t: 500, .. }), "{e}");
     app.commit().unwrap();
-    assert_eq!(head.samples(r_up, 0, 3000).unwrap(), [(1000, 1.0), (2000, 2.0)]);
+    assert_eq!(
+        head.samples(r_up, 0, 3000).unwrap(),
+        [(1000, 1.0), (2000, 2.0)]
+    );
     assert_eq!(head.samples(r_down, 0, 3000).unwrap(), [(2000, 3.0)]);
     assert_eq!(head.labels(r_down).unwrap(), down);
 }

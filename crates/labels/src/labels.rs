@@ -19,7 +19,11 @@ const SEP: u8 = 0xff;
 
 /// Whether `name` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
 pub fn is_valid_label_name(name: &str) -> bool {
-    let b = name.as_bytes();
+    is_valid_label_name_bytes(name.as_bytes())
+}
+
+/// [`is_valid_label_name`] of raw bytes (a valid name is ASCII, so no UTF-8 check is needed first).
+pub fn is_valid_label_name_bytes(b: &[u8]) -> bool {
     match b.first() {
         Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {}
         _ => return false,
@@ -262,13 +266,13 @@ impl Labels {
     /// drops it. The key of valid sorted pairs equals the `hash_key` of the set they build;
     /// `xxh64(&buf, 0)` is then its `stable_hash`.
     #[inline]
-    pub fn push_hash_key(buf: &mut Vec<u8>, name: &str, value: &str) {
+    pub fn push_hash_key(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
         if value.is_empty() {
             return;
         }
-        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(name);
         buf.push(SEP);
-        buf.extend_from_slice(value.as_bytes());
+        buf.extend_from_slice(value);
         buf.push(SEP);
     }
 
@@ -516,7 +520,7 @@ mod tests {
         let set = l(&pairs);
         let mut key = Vec::new();
         for (n, v) in pairs {
-            Labels::push_hash_key(&mut key, n, v);
+            Labels::push_hash_key(&mut key, n.as_bytes(), v.as_bytes());
         }
         assert_eq!(key, set.hash_key());
         assert_eq!(crate::xxh64(&key, 0), set.stable_hash());

@@ -395,6 +395,25 @@ impl FlatWriteRequest {
         })
     }
 
+    /// [`labels`](Self::labels) as bytes, without checking them as UTF-8 again (they were when decoded):
+    /// the cheap form for hashing and comparing.
+    ///
+    /// # Panics
+    /// If `i` is out of range, or `body` is shorter than the decoded one.
+    pub fn label_bytes<'a>(
+        &'a self,
+        body: &'a [u8],
+        i: usize,
+    ) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone + 'a {
+        let (a, z) = self.series[i].labels;
+        self.labels[a as usize..z as usize].iter().map(move |r| {
+            (
+                &body[r[0] as usize..r[1] as usize],
+                &body[r[2] as usize..r[3] as usize],
+            )
+        })
+    }
+
     /// The samples of series `i`, in request order.
     pub fn samples(&self, i: usize) -> &[Sample] {
         let (a, z) = self.series[i].samples;

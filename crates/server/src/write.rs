@@ -179,7 +179,7 @@ pub fn decode_body(
         decode_v1(&mut req, &raw)?;
         let mut key = Vec::new();
         let valid = (0..req.len())
-            .filter(|&i| label_key(req.labels(&raw, i), &mut key))
+            .filter(|&i| label_key(req.label_bytes(&raw, i), &mut key))
             .count();
         return Ok((valid, req.num_samples()));
     }
@@ -200,11 +200,12 @@ fn decode_v1(req: &mut v1::FlatWriteRequest, raw: &[u8]) -> Result<(), RemoteErr
 /// Checks pairs as [`check_labels`] does (sorted by name, no name twice, valid names, not all values
 /// empty) without allocating, leaving their [`Labels::hash_key`] in `key`. False if [`check_labels`]
 /// would refuse them (it then says why).
-fn label_key<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, key: &mut Vec<u8>) -> bool {
+fn label_key<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>, key: &mut Vec<u8>) -> bool {
     key.clear();
-    let mut prev: Option<&str> = None;
+    let mut prev: Option<&[u8]> = None;
     for (n, v) in pairs {
-        if prev.is_some_and(|p| p >= n) || !tsdb_labels::is_valid_label_name(n) {
+        // Byte order is `str` order.
+        if prev.is_some_and(|p| p >= n) || !tsdb_labels::is_valid_label_name_bytes(n) {
             return false;
         }
         prev = Some(n);
@@ -298,7 +299,7 @@ fn append_v1(
         }
         let samples = req.samples(i);
         let pairs = req.labels(raw, i);
-        if !label_key(pairs.clone(), key) {
+        if !label_key(req.label_bytes(raw, i), key) {
             let pairs: Vec<(&str, &str)> = pairs.collect();
             let why = check_labels(&pairs)
                 .err()
