@@ -161,11 +161,26 @@ fn from_prost(source: prost::DecodeError) -> RemoteError {
     }
 }
 
-/// Reads one field key; `None` at the end of `b`.
+/// Reads one field key; `None` at the end of `b`. A one-byte key (every field of these messages) is read
+/// here; anything else, errors included, by prost's decoder.
 #[inline]
 fn next_key(b: &mut &[u8]) -> Result<Option<(u32, prost::encoding::WireType)>, RemoteError> {
-    if b.is_empty() {
+    use prost::encoding::WireType;
+    let Some(&k) = b.first() else {
         return Ok(None);
+    };
+    if k < 0x80 && k >= 8 {
+        let wire = match k & 7 {
+            0 => Some(WireType::Varint),
+            1 => Some(WireType::SixtyFourBit),
+            2 => Some(WireType::LengthDelimited),
+            5 => Some(WireType::ThirtyTwoBit),
+            _ => None,
+        };
+        if let Some(w) = wire {
+            *b = &b[1..];
+            return Ok(Some((u32::from(k >> 3), w)));
+        }
     }
     prost::encoding::decode_key(b).map(Some).map_err(from_prost)
 }
@@ -188,7 +203,13 @@ fn want(
 /// A length-delimited field's bytes, advancing `b` past them.
 #[inline]
 fn delimited<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], RemoteError> {
-    let len = prost::encoding::decode_varint(b).map_err(from_prost)?;
+    let len = match b.first() {
+        Some(&n) if n < 0x80 => {
+            *b = &b[1..];
+            u64::from(n)
+        }
+        _ => prost::encoding::decode_varint(b).map_err(from_prost)?,
+    };
     if len > b.len() as u64 {
         return Err(malformed("buffer underflow"));
     }
@@ -226,7 +247,8 @@ fn decode_label(body: &[u8], m: &[u8]) -> Result<[u32; 4], RemoteError> {
             1 | 2 => {
                 want(wire, WireType::LengthDelimited, "Label.name/value")?;
                 let s = delimited(&mut b)?;
-                if std::str::from_utf8(s).is_err() {
+                // Most names and values are ASCII, which is UTF-8: a cheaper test first.
+                if !s.is_ascii() && std::str::from_utf8(s).is_err() {
                     return Err(malformed("invalid string value: data is not UTF-8 encoded"));
                 }
                 let start = (s.as_ptr() as usize - body.as_ptr() as usize) as u32;
