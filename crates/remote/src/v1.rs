@@ -169,7 +169,7 @@ fn next_key(b: &mut &[u8]) -> Result<Option<(u32, prost::encoding::WireType)>, R
     let Some(&k) = b.first() else {
         return Ok(None);
     };
-    if k < 0x80 && k >= 8 {
+    if (8..0x80).contains(&k) {
         let wire = match k & 7 {
             0 => Some(WireType::Varint),
             1 => Some(WireType::SixtyFourBit),
