@@ -23,6 +23,7 @@ rounds=${2:-3}
 series=$(cd "$(dirname "$series")" && pwd)/$(basename "$series")
 prom=${PROMETHEUS:-prometheus}
 bench_args=${BENCH_ARGS---scrapes 120}
+command -v curl >/dev/null || { echo "curl not found (it polls the servers' /-/ready)" >&2; exit 2; }
 command -v "$prom" >/dev/null || { echo "$prom not found (Debian: apt-get install prometheus)" >&2; exit 2; }
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
