@@ -145,6 +145,31 @@ impl<'h> Appender<'h> {
         self.buffer(s, t, v)
     }
 
+    /// Appends a sample to the series whose [`Labels::hash_key`] is `key`: the fast path for a receiver
+    /// that has label pairs but no `Labels`. An existing series is found by the key's hash and a byte
+    /// comparison (a hash shared by other label sets is resolved by the comparison); only for a series not
+    /// in the head is `labels` called, and the sample appended as [`append`](Self::append) does.
+    ///
+    /// `key` must be what `labels()` would return from `hash_key` (build it with
+    /// [`Labels::push_hash_key`] from valid pairs sorted by name). If it is not, the sample may go to the
+    /// series whose key it is, never to a series of neither set.
+    pub fn append_key(
+        &mut self,
+        key: &[u8],
+        labels: impl FnOnce() -> Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        if !key.is_empty() {
+            if let Some(s) = self.head.series.get_by_key(tsdb_labels::xxh64(key, 0), key) {
+                return self.buffer(SeriesPtr::from_arc(&s), t, v);
+            }
+        }
+        let l = labels();
+        debug_assert_eq!(l.hash_key(), key, "append_key: key and labels differ");
+        self.append(&l, t, v)
+    }
+
     /// Appends a sample to the series from label pairs, validating them.
     pub fn append_pairs<'a>(
         &mut self,

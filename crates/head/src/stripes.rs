@@ -33,8 +33,50 @@ impl Hasher for U64Hasher {
 
 pub(crate) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
 
-/// Series whose labels share one hash (collisions are kept side by side).
-type Bucket = Vec<Arc<MemSeries>>;
+/// Series whose labels share one hash (collisions are kept side by side). The usual single series is
+/// held in the map's slot itself, so a lookup follows one pointer fewer.
+enum Bucket {
+    One(Arc<MemSeries>),
+    Many(Vec<Arc<MemSeries>>),
+}
+
+impl Bucket {
+    #[inline]
+    fn as_slice(&self) -> &[Arc<MemSeries>] {
+        match self {
+            Bucket::One(s) => std::slice::from_ref(s),
+            Bucket::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, s: Arc<MemSeries>) {
+        match self {
+            Bucket::One(first) => *self = Bucket::Many(vec![first.clone(), s]),
+            Bucket::Many(v) => v.push(s),
+        }
+    }
+
+    /// Removes the series with reference `r`; returns (removed, now empty).
+    fn remove(&mut self, r: SeriesRef) -> (bool, bool) {
+        match self {
+            Bucket::One(s) => {
+                let hit = s.sref == r;
+                (hit, hit)
+            }
+            Bucket::Many(v) => {
+                let before = v.len();
+                v.retain(|x| x.sref != r);
+                let removed = v.len() < before;
+                let empty = v.is_empty();
+                if v.len() == 1 {
+                    let only = v[0].clone();
+                    *self = Bucket::One(only);
+                }
+                (removed, empty)
+            }
+        }
+    }
+}
 
 /// Series by labels hash, in stripes; references are found through [`crate::reftable::RefTable`].
 pub(crate) struct StripeSeries {
@@ -69,7 +111,22 @@ impl StripeSeries {
     #[inline]
     pub fn get_by_labels(&self, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
         let st = self.by_hash[hash as usize & self.mask].read();
-        st.get(&hash)?.iter().find(|s| s.labels == *labels).cloned()
+        st.get(&hash)?
+            .as_slice()
+            .iter()
+            .find(|s| s.labels == *labels)
+            .cloned()
+    }
+
+    /// The series whose labels' [`Labels::hash_key`] is `key` (`hash` being its XXH64); no `Labels` needed.
+    #[inline]
+    pub fn get_by_key(&self, hash: u64, key: &[u8]) -> Option<Arc<MemSeries>> {
+        let st = self.by_hash[hash as usize & self.mask].read();
+        st.get(&hash)?
+            .as_slice()
+            .iter()
+            .find(|s| s.labels.hash_key() == key)
+            .cloned()
     }
 
     /// The series with these labels, created with `new_ref()` as its reference if absent; `true` if created.
@@ -83,14 +140,20 @@ impl StripeSeries {
         created: impl FnOnce(&Arc<MemSeries>),
     ) -> (Arc<MemSeries>, bool) {
         let mut st = self.by_hash[hash as usize & self.mask].write();
-        let bucket = st.entry(hash).or_default();
-        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
-            return (s.clone(), false);
+        if let Some(b) = st.get(&hash) {
+            if let Some(s) = b.as_slice().iter().find(|s| s.labels == *labels) {
+                return (s.clone(), false);
+            }
         }
         let r = new_ref();
         let s = Arc::new(MemSeries::new(r, labels.clone(), hash, logged));
         created(&s);
-        bucket.push(s.clone());
+        match st.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(s.clone()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Bucket::One(s.clone()));
+            }
+        }
         self.count.fetch_add(1, Ordering::Relaxed);
         (s, true)
     }
@@ -99,12 +162,11 @@ impl StripeSeries {
     pub fn remove(&self, s: &MemSeries) {
         let mut st = self.by_hash[s.hash as usize & self.mask].write();
         if let Some(b) = st.get_mut(&s.hash) {
-            let before = b.len();
-            b.retain(|x| x.sref != s.sref);
-            if b.len() < before {
+            let (removed, empty) = b.remove(s.sref);
+            if removed {
                 self.count.fetch_sub(1, Ordering::Relaxed);
             }
-            if b.is_empty() {
+            if empty {
                 st.remove(&s.hash);
             }
         }
@@ -115,7 +177,7 @@ impl StripeSeries {
         let mut v = Vec::with_capacity(self.len());
         for st in self.by_hash.iter() {
             for b in st.read().values() {
-                v.extend(b.iter().cloned());
+                v.extend(b.as_slice().iter().cloned());
             }
         }
         v
@@ -123,5 +185,54 @@ impl StripeSeries {
 
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(pairs.iter().copied()).unwrap()
+    }
+
+    /// Two label sets filed under one hash (as if XXH64 collided) are each found by their own key, and a
+    /// third set with that hash is not found at all.
+    #[test]
+    fn colliding_hashes_resolve_by_key() {
+        let st = StripeSeries::new(4);
+        let (a, b, c) = (
+            labels(&[("__name__", "a")]),
+            labels(&[("__name__", "b")]),
+            labels(&[("__name__", "c")]),
+        );
+        let mut next = 0;
+        let mut new_ref = || {
+            next += 1;
+            next
+        };
+        let (sa, _) = st.get_or_create(7, &a, false, &mut new_ref, |_| {});
+        let (sb, created) = st.get_or_create(7, &b, false, &mut new_ref, |_| {});
+        assert!(created);
+        assert_ne!(sa.sref, sb.sref);
+        assert_eq!(st.get_by_key(7, a.hash_key()).unwrap().sref, sa.sref);
+        assert_eq!(st.get_by_key(7, b.hash_key()).unwrap().sref, sb.sref);
+        assert!(st.get_by_key(7, c.hash_key()).is_none());
+        assert!(st.get_by_key(8, a.hash_key()).is_none());
+        assert_eq!(st.get_by_labels(7, &b).unwrap().sref, sb.sref);
+        let (sc, _) = st.get_or_create(7, &c, false, &mut new_ref, |_| {});
+        assert_eq!(st.get_by_key(7, c.hash_key()).unwrap().sref, sc.sref);
+        assert_eq!(st.len(), 3);
+        st.remove(&sa);
+        assert!(st.get_by_key(7, a.hash_key()).is_none());
+        assert_eq!(st.get_by_key(7, b.hash_key()).unwrap().sref, sb.sref);
+        assert_eq!(st.get_by_labels(7, &c).unwrap().sref, sc.sref);
+        st.remove(&sc);
+        st.remove(&sc);
+        assert_eq!(st.len(), 1);
+        assert_eq!(st.get_by_key(7, b.hash_key()).unwrap().sref, sb.sref);
+        st.remove(&sb);
+        assert_eq!(st.len(), 0);
+        assert!(st.all().is_empty());
     }
 }

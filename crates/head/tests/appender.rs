@@ -230,3 +230,57 @@ fn chunks_are_cut_at_120_samples_and_at_the_range_boundary() {
     assert_eq!(head.samples(r, 0, 10_000).unwrap().len(), 301);
     assert_eq!(head.samples(r, 1000, 1990).unwrap().len(), 100);
 }
+
+/// `append_key`: an existing series is found by its key without building labels, a new one is created
+/// from the labels it is given, and what it stores reads back as through `append`.
+#[test]
+fn append_key_finds_existing_series_and_creates_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = open(dir.path(), opts(WalMode::Native, SyncPolicy::Never));
+    let up = labels(&[("__name__", "up"), ("job", "api")]);
+    let down = labels(&[("__name__", "up"), ("job", "db")]);
+    let mut app = head.appender();
+    let r_up = app.append(&up, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+
+    let mut app = head.appender();
+    let mut built = 0;
+    let r = app
+        .append_key(
+            up.hash_key(),
+            || {
+                built += 1;
+                up.clone()
+            },
+            2000,
+            2.0,
+        )
+        .unwrap();
+    assert_eq!(r, r_up);
+    assert_eq!(built, 0, "an existing series needs no labels");
+    let r_down = app
+        .append_key(
+            down.hash_key(),
+            || {
+                built += 1;
+                down.clone()
+            },
+            2000,
+            3.0,
+        )
+        .unwrap();
+    assert_eq!(built, 1);
+    assert_ne!(r_down, r_up);
+    // Errors name the series as `append`'s do.
+    let e = app
+        .append_key(up.hash_key(), || up.clone(), 500, 1.0)
+        .unwrap_err();
+    assert!(matches!(e, AppendError::OutOfOrder { t: 500, .. }), "{e}");
+    app.commit().unwrap();
+    assert_eq!(
+        head.samples(r_up, 0, 3000).unwrap(),
+        [(1000, 1.0), (2000, 2.0)]
+    );
+    assert_eq!(head.samples(r_down, 0, 3000).unwrap(), [(2000, 3.0)]);
+    assert_eq!(head.labels(r_down).unwrap(), down);
+}

@@ -19,7 +19,11 @@ const SEP: u8 = 0xff;
 
 /// Whether `name` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
 pub fn is_valid_label_name(name: &str) -> bool {
-    let b = name.as_bytes();
+    is_valid_label_name_bytes(name.as_bytes())
+}
+
+/// [`is_valid_label_name`] of raw bytes (a valid name is ASCII, so no UTF-8 check is needed first).
+pub fn is_valid_label_name_bytes(b: &[u8]) -> bool {
     match b.first() {
         Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {}
         _ => return false,
@@ -246,6 +250,30 @@ impl Labels {
     #[inline]
     pub fn stable_hash(&self) -> u64 {
         xxh64(self.text(), 0)
+    }
+
+    /// The bytes [`stable_hash`](Self::stable_hash) hashes: `name₁ 0xff value₁ 0xff name₂ 0xff …`.
+    /// Two sets are equal exactly when these bytes are (0xff occurs in no UTF-8 text), so a caller
+    /// holding unvalidated pairs can find an existing set by [`push_hash_key`](Self::push_hash_key) and
+    /// a byte comparison, without building a `Labels`.
+    #[inline]
+    pub fn hash_key(&self) -> &[u8] {
+        self.text()
+    }
+
+    /// Appends one pair to a key being built in `buf` as [`hash_key`](Self::hash_key) lays it out.
+    /// Pairs must come sorted by name; a pair with an empty value adds nothing, as [`Labels::new`]
+    /// drops it. The key of valid sorted pairs equals the `hash_key` of the set they build;
+    /// `xxh64(&buf, 0)` is then its `stable_hash`.
+    #[inline]
+    pub fn push_hash_key(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+        if value.is_empty() {
+            return;
+        }
+        buf.extend_from_slice(name);
+        buf.push(SEP);
+        buf.extend_from_slice(value);
+        buf.push(SEP);
     }
 
     /// Sum of the byte lengths of all names and values, for memory accounting.
@@ -484,6 +512,21 @@ mod tests {
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
         Labels::new(pairs.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn hash_key_from_pairs() {
+        let pairs = [("__name__", "up"), ("empty", ""), ("job", "node")];
+        let set = l(&pairs);
+        let mut key = Vec::new();
+        for (n, v) in pairs {
+            Labels::push_hash_key(&mut key, n.as_bytes(), v.as_bytes());
+        }
+        assert_eq!(key, set.hash_key());
+        assert_eq!(crate::xxh64(&key, 0), set.stable_hash());
+        assert_eq!(Labels::empty().hash_key(), b"");
+        // Different sets, different keys, even where plain concatenation would agree.
+        assert_ne!(l(&[("a", "bc")]).hash_key(), l(&[("ab", "c")]).hash_key());
     }
 
     #[test]

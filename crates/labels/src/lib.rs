@@ -39,7 +39,8 @@ mod selector;
 pub use error::LabelsError;
 pub use hash::xxh64;
 pub use labels::{
-    is_valid_label_name, is_valid_metric_name, Iter, Labels, LabelsBuilder, METRIC_NAME,
+    is_valid_label_name, is_valid_label_name_bytes, is_valid_metric_name, Iter, Labels,
+    LabelsBuilder, METRIC_NAME,
 };
 pub use matcher::{MatchOp, Matcher};
 pub use quote::{go_quote, is_go_printable, write_go_quoted};

@@ -23,6 +23,14 @@ pub enum RemoteError {
         #[source]
         source: prost::DecodeError,
     },
+    /// The protobuf message does not decode (found by a decoder of this crate rather than `prost`'s).
+    #[error("protobuf {message}: {reason}")]
+    Malformed {
+        /// Which message was being decoded.
+        message: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
     /// A 2.0 label reference points outside the symbols table.
     #[error("timeseries[{series}].labels_refs[{index}] = {reference} is outside the symbols table of {symbols} entries")]
     BadSymbolRef {

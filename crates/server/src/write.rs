@@ -6,6 +6,7 @@
 //! 400 while the valid ones of the same request are stored (as Prometheus's receiver does); a resent
 //! batch is accepted again without storing anything twice.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -124,24 +125,22 @@ fn decode(proto: Protocol, raw: &[u8]) -> Result<(Vec<Incoming>, u64), RemoteErr
     let mut exemplars = 0u64;
     match proto {
         Protocol::V1 => {
-            let req = v1::WriteRequest::decode_bytes(raw)?;
-            if req.timeseries.is_empty() && v1::has_v2_fields(raw) {
-                return Err(RemoteError::WrongVersion);
-            }
-            for (index, ts) in req.timeseries.into_iter().enumerate() {
-                let pairs: Vec<(&str, &str)> = ts
-                    .labels
-                    .iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str()))
-                    .collect();
+            let mut req = v1::FlatWriteRequest::new();
+            decode_v1(&mut req, raw)?;
+            for index in 0..req.len() {
+                let pairs: Vec<(&str, &str)> = req.labels(raw, index).collect();
                 let labels = check_labels(&pairs)
                     .map_err(|e| format!("timeseries[{index}] {}: {e}", describe(&pairs)));
-                exemplars += ts.exemplars.len() as u64;
+                exemplars += u64::from(req.series()[index].exemplars);
                 out.push(Incoming {
                     place: format!("timeseries[{index}]"),
                     labels,
-                    samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
-                    histograms: ts.histograms.len(),
+                    samples: req
+                        .samples(index)
+                        .iter()
+                        .map(|s| (s.timestamp, s.value))
+                        .collect(),
+                    histograms: req.series()[index].histograms as usize,
                 });
             }
         }
@@ -174,12 +173,182 @@ pub fn decode_body(
     max_decoded: usize,
 ) -> Result<(usize, usize), RemoteError> {
     let raw = snappy::decompress(body, max_decoded)?;
+    if proto == Protocol::V1 {
+        // The receiver's own path: flat decode and label checks into reused buffers.
+        let mut req = v1::FlatWriteRequest::new();
+        decode_v1(&mut req, &raw)?;
+        let mut key = Vec::new();
+        let valid = (0..req.len())
+            .filter(|&i| label_key(req.label_bytes(&raw, i), &mut key))
+            .count();
+        return Ok((valid, req.num_samples()));
+    }
     let (series, _) = decode(proto, &raw)?;
     let valid = series.iter().filter(|s| s.labels.is_ok()).count();
     Ok((valid, series.iter().map(|s| s.samples.len()).sum()))
 }
 
-/// The handler.
+/// Decodes a 1.0 body, refusing a 2.0 body sent as 1.0.
+fn decode_v1(req: &mut v1::FlatWriteRequest, raw: &[u8]) -> Result<(), RemoteError> {
+    req.decode(raw)?;
+    if req.is_empty() && v1::has_v2_fields(raw) {
+        return Err(RemoteError::WrongVersion);
+    }
+    Ok(())
+}
+
+/// Checks pairs as [`check_labels`] does (sorted by name, no name twice, valid names, not all values
+/// empty) without allocating, leaving their [`Labels::hash_key`] in `key`. False if [`check_labels`]
+/// would refuse them (it then says why).
+fn label_key<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>, key: &mut Vec<u8>) -> bool {
+    key.clear();
+    let mut prev: Option<&[u8]> = None;
+    for (n, v) in pairs {
+        // Byte order is `str` order.
+        if prev.is_some_and(|p| p >= n) || !tsdb_labels::is_valid_label_name_bytes(n) {
+            return false;
+        }
+        prev = Some(n);
+        Labels::push_hash_key(key, n, v);
+    }
+    !key.is_empty()
+}
+
+/// What a blocking thread keeps between remote write 1.0 requests, so that a request allocates nothing
+/// for its body, its series or their labels once the buffers have grown.
+#[derive(Default)]
+struct V1Scratch {
+    raw: Vec<u8>,
+    req: v1::FlatWriteRequest,
+    key: Vec<u8>,
+}
+
+/// Buffers past this size are not kept after the request (a rare huge request should not pin memory).
+const KEEP_SCRATCH_BYTES: usize = 8 << 20;
+
+thread_local! {
+    static V1_SCRATCH: RefCell<V1Scratch> = RefCell::default();
+}
+
+/// What the blocking part of a 1.0 request came to.
+enum V1Result {
+    Refused(StatusCode, String),
+    Appended(Result<Outcome, tsdb::DbError>),
+}
+
+/// The whole of a 1.0 request after its headers: decompress, decode, check and append, on the calling
+/// (blocking) thread with its reused buffers.
+fn write_v1(db: &Db, cfg: &crate::Config, body: &[u8]) -> V1Result {
+    V1_SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let sc = &mut *guard;
+        let n = match snappy::decompress_into(body, cfg.max_decoded_bytes, &mut sc.raw) {
+            Ok(n) => n,
+            Err(e @ RemoteError::TooLarge { .. }) => {
+                return V1Result::Refused(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body: {e}"),
+                )
+            }
+            Err(e) => {
+                return V1Result::Refused(StatusCode::BAD_REQUEST, format!("request body: {e}"))
+            }
+        };
+        let raw = &sc.raw[..n];
+        if let Err(e) = decode_v1(&mut sc.req, raw) {
+            return V1Result::Refused(StatusCode::BAD_REQUEST, format!("request body: {e}"));
+        }
+        let samples = sc.req.num_samples();
+        if samples > cfg.max_samples_per_request {
+            return V1Result::Refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request holds {samples} samples, more than the limit of {}",
+                    cfg.max_samples_per_request
+                ),
+            );
+        }
+        let r = append_v1(db, raw, &sc.req, &mut sc.key);
+        if sc.raw.len() > KEEP_SCRATCH_BYTES {
+            *sc = V1Scratch::default();
+        }
+        V1Result::Appended(r)
+    })
+}
+
+/// [`append`] for a decoded 1.0 request: series already in the head are found by the hash of their raw
+/// label pairs ([`tsdb::Appender::append_key`]), their further samples by reference; a `Labels` is built
+/// only for a new series, and strings are formatted only for the report of a rejection.
+fn append_v1(
+    db: &Db,
+    raw: &[u8],
+    req: &v1::FlatWriteRequest,
+    key: &mut Vec<u8>,
+) -> Result<Outcome, tsdb::DbError> {
+    let mut out = Outcome::default();
+    // Per series (by request index): labels and the (t, v) samples to look up after the commit.
+    let mut maybe_retry: Vec<(usize, Retry)> = Vec::new();
+    let mut app = db.appender();
+    let mut pending = 0u64;
+    for (i, fs) in req.series().iter().enumerate() {
+        out.exemplars += u64::from(fs.exemplars);
+        for _ in 0..fs.histograms {
+            out.reject(format!(
+                "timeseries[{i}]: native histograms are not supported; histogram not stored"
+            ));
+        }
+        let samples = req.samples(i);
+        let pairs = req.labels(raw, i);
+        if !label_key(req.label_bytes(raw, i), key) {
+            let pairs: Vec<(&str, &str)> = pairs.collect();
+            let why = check_labels(&pairs)
+                .err()
+                .unwrap_or_else(|| "invalid labels".into());
+            let msg = format!("timeseries[{i}] {}: {why}", describe(&pairs));
+            for _ in samples {
+                out.reject(msg.clone());
+            }
+            continue;
+        }
+        let mut sref = None;
+        for s in samples {
+            let (t, v) = (s.timestamp, s.value);
+            let r = match sref {
+                Some(r) => app.append_ref(r, t, v),
+                None => {
+                    app.append_key(key, || Labels::new(pairs.clone()).unwrap_or_default(), t, v)
+                }
+            };
+            match r {
+                Ok(r) => {
+                    sref = Some(r);
+                    pending += 1;
+                }
+                Err(
+                    AppendError::OutOfOrder { labels, .. }
+                    | AppendError::OutOfBounds { labels, .. },
+                ) => match maybe_retry.last_mut() {
+                    Some((j, r)) if *j == i => r.1.push((t, v)),
+                    _ => maybe_retry.push((i, (labels, vec![(t, v)]))),
+                },
+                Err(e) => out.reject(format!("timeseries[{i}]: {e}")),
+            }
+        }
+    }
+    let stats = app.commit()?;
+    settle(
+        db,
+        &mut out,
+        pending,
+        stats,
+        maybe_retry
+            .into_iter()
+            .map(|(i, r)| (format!("timeseries[{i}]"), r)),
+    )?;
+    Ok(out)
+}
+
+/// The handler./// The handler.
 pub(crate) async fn handle(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -194,6 +363,29 @@ pub(crate) async fn handle(
     };
     if let Some(r) = unsupported_encoding(&headers) {
         return r;
+    }
+    if proto == Protocol::V1 {
+        let st2 = st.clone();
+        let r = tokio::task::spawn_blocking(move || write_v1(&st2.db, &st2.cfg, &body)).await;
+        return match r {
+            Ok(V1Result::Refused(code, msg)) => {
+                st.metrics.bad_request();
+                text(code, msg)
+            }
+            Ok(V1Result::Appended(Ok(out))) => {
+                st.metrics
+                    .write_outcome(out.stored, out.already, out.rejected);
+                outcome_response(&out)
+            }
+            Ok(V1Result::Appended(Err(e))) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("commit failed, nothing acknowledged: {e}"),
+            ),
+            Err(e) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("append task failed: {e}"),
+            ),
+        };
     }
     let raw = match snappy::decompress(&body, st.cfg.max_decoded_bytes) {
         Ok(r) => r,
@@ -362,6 +554,28 @@ pub(crate) fn append(db: &Db, series: Vec<Incoming>) -> Result<Outcome, tsdb::Db
         }
     }
     let stats = app.commit()?;
+    settle(
+        db,
+        &mut out,
+        pending,
+        stats,
+        maybe_retry
+            .into_iter()
+            .map(|(place, r)| (place.to_owned(), r)),
+    )?;
+    Ok(out)
+}
+
+/// After a commit: counts what was stored and what was an exact duplicate of a newest sample, then looks
+/// up the samples refused as older than their series' newest (or the head's lower bound), per series, and
+/// accepts those stored with the same value bit for bit (a retry); the rest are rejected.
+fn settle(
+    db: &Db,
+    out: &mut Outcome,
+    pending: u64,
+    stats: tsdb::CommitStats,
+    maybe_retry: impl Iterator<Item = (String, Retry)>,
+) -> Result<(), tsdb::DbError> {
     out.stored = stats.samples;
     // Accepted as exact duplicates of a newest sample: pending but not stored.
     out.already = pending.saturating_sub(stats.samples + stats.rejected);
@@ -389,7 +603,7 @@ pub(crate) fn append(db: &Db, series: Vec<Incoming>) -> Result<Outcome, tsdb::Db
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn stored_samples(

@@ -171,6 +171,59 @@ async fn remote_write_v1_stores_bit_exact_and_retries_are_idempotent() {
     f.stop().await;
 }
 
+/// The 1.0 fast path (series found by the hash of their raw label pairs): a label with an empty value
+/// names the same series as without it, a series' later requests and retries land on it, and a bad name
+/// is reported with its place while the rest is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_v1_fast_path_finds_the_same_series() {
+    let f = Fixture::start(Config::default()).await;
+    assert_eq!(f.write_v1(&batch()).await.0, 204);
+    let next = WriteRequest {
+        timeseries: vec![
+            series(
+                &[("__name__", "up"), ("job", "a"), ("zone", "")],
+                &[(T0 + 3000, 3.0), (T0 + 4000, 4.0)],
+            ),
+            series(&[("__name__", "temp"), ("room", "k")], &[(T0 + 2000, 22.0)]),
+        ],
+    };
+    assert_eq!(f.write_v1(&next).await, (204, String::new()));
+    // A retry of both requests, whole: accepted, nothing stored twice.
+    assert_eq!(f.write_v1(&next).await, (204, String::new()));
+    assert_eq!(f.write_v1(&batch()).await, (204, String::new()));
+    let up = f.stored("up");
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(
+        up[0].1,
+        vec![
+            (T0, 1f64.to_bits()),
+            (T0 + 1000, 0),
+            (T0 + 2000, STALE),
+            (T0 + 3000, 3f64.to_bits()),
+            (T0 + 4000, 4f64.to_bits())
+        ]
+    );
+    assert_eq!(f.stored("temp")[0].1.len(), 3);
+    let bad = WriteRequest {
+        timeseries: vec![
+            series(&[("__name__", "temp"), ("room", "k")], &[(T0 + 3000, 23.0)]),
+            series(
+                &[("0bad", "x"), ("__name__", "up")],
+                &[(T0, 1.0), (T0 + 1, 1.0)],
+            ),
+        ],
+    };
+    let (code, body) = f.write_v1(&bad).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("2 of 3 samples rejected"), "{body}");
+    assert!(
+        body.contains("timeseries[1]") && body.contains("0bad"),
+        "{body}"
+    );
+    assert_eq!(f.stored("temp")[0].1.len(), 4);
+    f.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_samples_get_400_while_valid_ones_are_stored() {
     let f = Fixture::start(Config::default()).await;

@@ -82,11 +82,12 @@ enum Command {
     /// Make blocks from a file (backfill), as `promtool tsdb create-blocks-from` does.
     #[command(subcommand)]
     Import(cmd::import::ImportCommand),
-    /// Benchmarks.
+    // No doc comment here: it would replace the long description of `serve --help`.
     #[command(
         about = "Serve the database over HTTP: remote write and read, the metadata API, /metrics"
     )]
     Serve(cmd::serve::ServeArgs),
+    /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
 }

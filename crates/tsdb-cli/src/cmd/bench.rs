@@ -47,7 +47,10 @@ pub enum BenchCommand {
             tsdb-cli bench write --out /tmp/bench series.jsonl && tsdb-cli replay --data-dir /tmp/bench/storage"
     )]
     Write(BenchWriteArgs),
-    /// Send remote write requests to a receiver and report samples/s and latency percentiles.
+    // `about` rather than a doc comment, which would replace the long description of the arguments.
+    #[command(
+        about = "Send remote write requests to a receiver and report samples/s and latency percentiles"
+    )]
     RemoteWrite(super::bench_rw::BenchRemoteWriteArgs),
 }
 

@@ -13,17 +13,29 @@ use crate::open::{db_error, open_db_create, WriteArgs};
 
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Serve a database over HTTP until SIGTERM or SIGINT.\n\n\
+    long_about = "Serve a database over HTTP until SIGTERM or SIGINT: Prometheus, Grafana, the OpenTelemetry \
+        Collector and other clients of the Prometheus ecosystem write to it and read from it as they \
+        would from a Prometheus.\n\n\
         Endpoints:\n  \
-        POST /api/v1/write               Prometheus remote write 1.0 and 2.0 (snappy protobuf; the \
-        Content-Type's proto= picks the version). 204 once the batch is in the WAL under --sync; 400 \
-        with one line per rejected sample while the valid ones are stored; a resent batch is accepted \
-        without storing anything twice.\n  \
-        POST /api/v1/read                Prometheus remote read: SAMPLES or STREAMED_XOR_CHUNKS.\n  \
-        GET  /api/v1/labels, /api/v1/label/NAME/values, /api/v1/series   the metadata API with \
-        match[], start, end, limit, in Prometheus's JSON.\n  \
-        GET  /metrics                    this server's metrics in the Prometheus text format.\n  \
-        GET  /-/healthy, /-/ready        health checks (never need a token).\n\n\
+        POST /api/v1/write\n      Prometheus remote write 1.0 and 2.0 (snappy protobuf; \
+        `Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request` for 2.0). 204 once \
+        the batch is in the WAL under --sync; 400 with one line per rejected sample (its place, labels \
+        and why) while the valid ones are stored; 415 for another type or encoding; 413 over a limit; \
+        5xx only when the sender should retry. A resent batch is accepted without storing anything \
+        twice; stale markers are stored bit for bit.\n  \
+        POST /api/v1/read\n      Prometheus remote read: SAMPLES or STREAMED_XOR_CHUNKS, \
+        streamed one series at a time.\n  \
+        POST /api/v1/otlp/v1/metrics\n      OTLP/HTTP metrics (protobuf), named as Prometheus's OTLP \
+        translator names them.\n  \
+        POST /api/v1/import/prometheus\n      Prometheus text, OpenMetrics or Influx line protocol; bad \
+        lines reported, the rest stored.\n  \
+        GET  /api/v1/labels, /api/v1/label/NAME/values, /api/v1/series\n      The metadata API with \
+        match[], start, end, limit, in Prometheus's JSON envelope.\n  \
+        GET  /api/v1/status/buildinfo, /api/v1/status/tsdb\n      Build information; head statistics and \
+        top cardinality.\n  \
+        GET  /metrics\n      This server's and the engine's metrics in the Prometheus \
+        text format (scrape it).\n  \
+        GET  /-/healthy, /-/ready\n      Health checks (never need a token).\n\n\
         The database is opened as `append` opens it (created if missing, locked, the WAL replayed) with \
         its background maintenance: the head is persisted as blocks, blocks compacted and retention \
         applied while it serves. One line on stderr says where it listens and what it holds. On \
@@ -31,14 +43,19 @@ use crate::open::{db_error, open_db_create, WriteArgs};
         database (the WAL fsynced) and exits 0.\n\n\
         It listens on loopback unless --listen says otherwise; with --auth-token-file every endpoint but \
         the health checks needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one). \
-        With --tls-cert-file and --tls-key-file it serves HTTPS only (TLS 1.2 and 1.3, rustls).",
+        With --tls-cert-file and --tls-key-file it serves HTTPS only (TLS 1.2 and 1.3, rustls). \
+        --max-body-bytes, --max-decoded-bytes and --max-samples-per-request bound one request, \
+        --max-concurrent-requests and --request-timeout the server.",
     after_help = "Examples:\n  \
         tsdb-cli serve --data-dir data\n  \
         tsdb-cli serve --data-dir data --listen 0.0.0.0:9201 --auth-token-file token --sync always\n  \
-        tsdb-cli serve --data-dir data --tls-cert-file cert.pem --tls-key-file key.pem\n\n\
-        Prometheus sending to it (prometheus.yml):\n  \
+        tsdb-cli serve --data-dir data --tls-cert-file cert.pem --tls-key-file key.pem\n  \
+        curl -s 'http://127.0.0.1:9201/api/v1/series?match[]=up'\n  \
+        curl -s --data-binary @metrics.prom http://127.0.0.1:9201/api/v1/import/prometheus\n  \
+        tsdb-cli bench remote-write --url http://127.0.0.1:9201/api/v1/write series.jsonl\n\n\
+        Prometheus sending to it and reading from it (prometheus.yml):\n  \
         remote_write:\n    - url: http://127.0.0.1:9201/api/v1/write\n  \
-        remote_read:\n    - url: http://127.0.0.1:9201/api/v1/read"
+        remote_read:\n    - url: http://127.0.0.1:9201/api/v1/read\n      read_recent: true"
 )]
 pub struct ServeArgs {
     /// The database directory (created if missing).
