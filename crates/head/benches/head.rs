@@ -1,4 +1,5 @@
-//! The head under `promtool tsdb bench write`'s workload: 20,000 series from `shared/bench/series-20k.jsonl`,
+//! The head under `promtool tsdb bench write`'s workload: 20,000 series (from the optional
+//! `../shared/bench/series-20k.jsonl` beside the checkout when present, synthetic label sets otherwise),
 //! one commit per scrape of 1,000 series, WAL on (native mode, no fsync); one and two threads. Then replay of
 //! a WAL holding 20 million samples, and memory per series and per sample (printed).
 //!
