@@ -430,6 +430,8 @@ pub(crate) async fn handle(
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("request body: {e}")),
     };
     let (series, refused) = translate(&req);
+    // A failed commit is transient. OTLP/HTTP clients retry only 429, 502, 503 and 504 (not 500, which
+    // Prometheus's remote write senders do retry), hence 503 here and 500 on the other write paths.
     let out = match append_blocking(&st, series, StatusCode::SERVICE_UNAVAILABLE).await {
         Ok(o) => o,
         Err(r) => return *r,
