@@ -42,7 +42,10 @@ impl Target {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Ok(Target {
             host,
             port,
@@ -88,9 +91,10 @@ impl Conn {
             self.sender = None;
         }
         if self.sender.is_none() {
-            let stream = tokio::net::TcpStream::connect((self.target.host.as_str(), self.target.port))
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
+            let stream =
+                tokio::net::TcpStream::connect((self.target.host.as_str(), self.target.port))
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
             let _ = stream.set_nodelay(true);
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
@@ -100,7 +104,9 @@ impl Conn {
             });
             self.sender = Some(sender);
         }
-        self.sender.as_mut().ok_or_else(|| "no connection".to_string())
+        self.sender
+            .as_mut()
+            .ok_or_else(|| "no connection".to_string())
     }
 
     /// Sends one snappy-compressed remote write 1.0 body.

@@ -51,7 +51,10 @@ pub fn load(state_dir: &Path, url: &str) -> Result<Option<Position>, ForwardErro
     };
     let mut it = text.trim_end().splitn(4, ' ');
     if it.next() != Some("v1") {
-        return Err(damaged(format!("does not start with v1: {:?}", text.chars().take(40).collect::<String>())));
+        return Err(damaged(format!(
+            "does not start with v1: {:?}",
+            text.chars().take(40).collect::<String>()
+        )));
     }
     let segment = it
         .next()

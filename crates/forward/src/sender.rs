@@ -125,8 +125,7 @@ impl Sender {
     /// end of the written log was reached with everything sent; `Ok(false)`: asked to stop.
     fn scan(&mut self, rt: &tokio::runtime::Runtime) -> Result<bool, ForwardError> {
         let start = self.pos;
-        let mut reader =
-            WalReader::open(&self.wal_dir).map_err(|e| self.wal_error(start, e))?;
+        let mut reader = WalReader::open(&self.wal_dir).map_err(|e| self.wal_error(start, e))?;
         let segs = list_segment_sizes(&self.wal_dir);
         self.shared
             .lag
@@ -171,11 +170,8 @@ impl Sender {
             match entry.record {
                 Record::Series(ss) => {
                     for s in ss {
-                        let labels: Vec<v1::Label> = s
-                            .labels
-                            .iter()
-                            .map(|(n, v)| v1::Label::new(n, v))
-                            .collect();
+                        let labels: Vec<v1::Label> =
+                            s.labels.iter().map(|(n, v)| v1::Label::new(n, v)).collect();
                         self.series.insert(s.series, Arc::new(labels));
                     }
                 }
@@ -251,9 +247,15 @@ impl Sender {
         if last != self.pos {
             position::store(&self.state_dir, &self.shared.url, last)?;
             self.pos = last;
-            self.shared.pos_segment.store(last.segment, Ordering::Relaxed);
+            self.shared
+                .pos_segment
+                .store(last.segment, Ordering::Relaxed);
             self.shared.pos_offset.store(last.offset, Ordering::Relaxed);
-            let floor = self.shared.keep_from.load(Ordering::Acquire).max(last.segment);
+            let floor = self
+                .shared
+                .keep_from
+                .load(Ordering::Acquire)
+                .max(last.segment);
             self.shared.keep_from.store(floor, Ordering::Release);
         }
         Ok(true)
@@ -348,7 +350,10 @@ async fn send_one(
             Outcome::Ok => {
                 shared.sent.fetch_add(r.samples, Ordering::Relaxed);
                 shared.highest.fetch_max(r.max_t, Ordering::Relaxed);
-                shared.pending.fetch_sub(r.samples.min(shared.pending.load(Ordering::Relaxed)), Ordering::Relaxed);
+                shared.pending.fetch_sub(
+                    r.samples.min(shared.pending.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
                 return Ok(());
             }
             Outcome::Rejected { status, body } => {
