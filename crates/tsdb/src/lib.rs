@@ -69,3 +69,5 @@ pub mod block {
     };
 }
 pub use tsdb_wal::{SyncPolicy, WalFormat, WalMode};
+/// Forwarding to remote-write receivers ([`Options::forward`]).
+pub use tsdb_forward::{Destination, ForwardMetrics, ForwardOptions};
