@@ -210,9 +210,21 @@ impl Sender {
                 self.shared.url
             );
         }
+        // What is left after the position, from the ends of data the reader found (file sizes count
+        // preallocated space).
+        let read: Vec<(u64, u64)> = reader
+            .segment_stats()
+            .iter()
+            .filter(|s| !s.checkpoint)
+            .map(|s| (s.seq, s.data_end))
+            .collect();
+        drop(reader);
         if !self.send_round(rt, &mut shards, &mut in_round, last)? {
             return Ok(false);
         }
+        self.shared
+            .lag
+            .store(lag_bytes(&read, self.pos), Ordering::Relaxed);
         Ok(true)
     }
 

@@ -97,8 +97,16 @@ fn compare_dumps(pt: &Path, receiver: &Path, ours: &Path) -> usize {
     let mine = ok(["dump", "-d", ours.to_str().unwrap()]);
     let (theirs, mine) = (sorted_lines(&theirs), sorted_lines(&mine));
     if theirs != mine {
-        let missing: Vec<&&str> = mine.iter().filter(|l| theirs.binary_search(l).is_err()).take(3).collect();
-        let extra: Vec<&&str> = theirs.iter().filter(|l| mine.binary_search(l).is_err()).take(3).collect();
+        let missing: Vec<&&str> = mine
+            .iter()
+            .filter(|l| theirs.binary_search(l).is_err())
+            .take(3)
+            .collect();
+        let extra: Vec<&&str> = theirs
+            .iter()
+            .filter(|l| mine.binary_search(l).is_err())
+            .take(3)
+            .collect();
         panic!(
             "receiver holds {} lines, we hold {}; first missing at the receiver {missing:?}, first extra {extra:?}",
             theirs.len(),
@@ -112,9 +120,10 @@ fn compare_dumps(pt: &Path, receiver: &Path, ours: &Path) -> usize {
 fn forwarded_bundled_inputs_and_a_million_samples_equal_at_the_receiver() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let Some((mut recv, port, rdata, pt)) =
-        receiver("forwarded_bundled_inputs_and_a_million_samples_equal_at_the_receiver", root)
-    else {
+    let Some((mut recv, port, rdata, pt)) = receiver(
+        "forwarded_bundled_inputs_and_a_million_samples_equal_at_the_receiver",
+        root,
+    ) else {
         return;
     };
     let url = format!("http://127.0.0.1:{port}/api/v1/write");
@@ -128,7 +137,11 @@ fn forwarded_bundled_inputs_and_a_million_samples_equal_at_the_receiver() {
             &url,
             input.to_str().unwrap(),
         ]);
-        assert!(o.status.code() == Some(0) || o.status.code() == Some(3), "{}", stderr(&o));
+        assert!(
+            o.status.code() == Some(0) || o.status.code() == Some(3),
+            "{}",
+            stderr(&o)
+        );
         assert!(!stderr(&o).contains("forward to"), "{}", stderr(&o));
     }
     // 1,000 series × 1,000 samples, one second apart, ending a minute ago.
@@ -155,4 +168,91 @@ fn forwarded_bundled_inputs_and_a_million_samples_equal_at_the_receiver() {
     let n = compare_dumps(&pt, &rdata, &ours);
     assert!(n > 1_000_000, "{n} lines");
     eprintln!("receiver and we hold the same {n} samples");
+}
+
+/// Appends one sample to each of `series` series at `t` through the library and commits.
+fn append_tick(db: &tsdb::Db, series: &[tsdb_labels::Labels], t: i64, k: i64) {
+    let mut app = db.appender();
+    for (i, l) in series.iter().enumerate() {
+        app.append(l, t, (k * 1000 + i as i64) as f64)
+            .expect("append");
+    }
+    app.commit().expect("commit");
+}
+
+#[test]
+fn receiver_stopped_then_killed_while_appending_gets_every_sample_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let Some((mut recv, port, rdata, pt)) = receiver(
+        "receiver_stopped_then_killed_while_appending_gets_every_sample_once",
+        root,
+    ) else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{port}/api/v1/write");
+    let ours = root.join("ours");
+    let db = tsdb::Db::open(
+        &ours,
+        tsdb::Options {
+            forward: vec![tsdb::Destination::new(url.clone())],
+            forward_options: tsdb::ForwardOptions {
+                request_timeout: Duration::from_secs(3),
+                max_backoff: Duration::from_secs(1),
+                ..Default::default()
+            },
+            forward_drain: Duration::from_secs(120),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let series: Vec<tsdb_labels::Labels> = (0..200)
+        .map(|i| {
+            tsdb_labels::Labels::new([("__name__", "outage_test"), ("i", &i.to_string())]).unwrap()
+        })
+        .collect();
+    let mut k = 0i64;
+    let mut tick = |db: &tsdb::Db, k: &mut i64| {
+        append_tick(db, &series, now_ms(), *k);
+        *k += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let run =
+        |db: &tsdb::Db, k: &mut i64, tick: &mut dyn FnMut(&tsdb::Db, &mut i64), d: Duration| {
+            let s = Instant::now();
+            while s.elapsed() < d {
+                tick(db, k);
+            }
+        };
+    run(&db, &mut k, &mut tick, Duration::from_secs(4));
+    signal(&recv, "-STOP");
+    run(&db, &mut k, &mut tick, Duration::from_secs(22));
+    let during = db.forward_metrics()[0].clone();
+    // Then killed outright and started again on the same directory and port.
+    signal(&recv, "-CONT");
+    recv.kill();
+    let prom = tool("outage", "prometheus").unwrap();
+    run(&db, &mut k, &mut tick, Duration::from_secs(3));
+    let mut recv = start_prometheus(
+        &prom,
+        root,
+        &rdata,
+        port,
+        "global:\n  scrape_interval: 1h\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    run(&db, &mut k, &mut tick, Duration::from_secs(4));
+    let before_close = db.forward_metrics()[0].clone();
+    db.close().unwrap();
+    terminate(&mut recv);
+    let n = compare_dumps(&pt, &rdata, &ours);
+    assert_eq!(n as i64, k * 200);
+    assert!(during.samples_retried > 0, "{during:?}");
+    assert!(
+        during.samples_pending > 0 || during.lag_bytes > 0,
+        "{during:?}"
+    );
+    eprintln!(
+        "{n} samples at the receiver and here after a 22 s stop and a kill; during the stop {during:?}; before close {before_close:?}"
+    );
 }

@@ -68,6 +68,6 @@ pub mod block {
         SeriesSink, WriteOptions, DEFAULT_BLOCK_RANGE,
     };
 }
-pub use tsdb_wal::{SyncPolicy, WalFormat, WalMode};
 /// Forwarding to remote-write receivers ([`Options::forward`]).
 pub use tsdb_forward::{Destination, ForwardMetrics, ForwardOptions};
+pub use tsdb_wal::{SyncPolicy, WalFormat, WalMode};

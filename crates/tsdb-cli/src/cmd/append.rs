@@ -185,7 +185,8 @@ pub fn run(args: &AppendArgs) -> Result<()> {
         ..args.write.options(&args.data_dir)
     };
     // A one-shot command: closing waits (up to 10 minutes) until the destinations acknowledged the input.
-    args.forward.apply(&mut opts, std::time::Duration::from_secs(600))?;
+    args.forward
+        .apply(&mut opts, std::time::Duration::from_secs(600))?;
     let db = open_db_create(&args.data_dir, opts)?;
     let mut head = Vec::new();
     let (format, detected) = match args.format {
