@@ -250,7 +250,12 @@ impl Sender {
                 work.push(reqs);
             }
             *in_round = 0;
-            let ok = rt.block_on(self.send_all(work));
+            let lag = Arc::new(LagCheck {
+                wal_dir: self.wal_dir.clone(),
+                from: self.pos,
+                max: self.opts.max_lag_bytes,
+            });
+            let ok = rt.block_on(self.send_all(work, lag));
             self.shared.pending.store(0, Ordering::Relaxed);
             if !ok {
                 return Ok(false);
@@ -308,7 +313,7 @@ impl Sender {
     }
 
     /// Every shard's requests, shards concurrently; `false` if asked to stop first.
-    async fn send_all(&mut self, work: Vec<Vec<Request>>) -> bool {
+    async fn send_all(&mut self, work: Vec<Vec<Request>>, lag: Arc<LagCheck>) -> bool {
         let mut handles = Vec::new();
         for (i, reqs) in work.into_iter().enumerate() {
             let Some(mut conn) = self.conns[i].take() else {
@@ -316,11 +321,12 @@ impl Sender {
             };
             let shared = self.shared.clone();
             let opts = self.opts.clone();
+            let lag = lag.clone();
             handles.push((
                 i,
                 tokio::spawn(async move {
                     for r in reqs {
-                        if send_one(&mut conn, r, &shared, &opts).await.is_err() {
+                        if send_one(&mut conn, r, &shared, &opts, &lag).await.is_err() {
                             return (conn, false);
                         }
                     }
@@ -351,6 +357,7 @@ async fn send_one(
     r: Request,
     shared: &Shared,
     opts: &ForwardOptions,
+    lag: &LagCheck,
 ) -> Result<(), Stopped> {
     let mut backoff = opts.min_backoff;
     let mut attempt = 0u64;
@@ -370,6 +377,7 @@ async fn send_one(
             }
             Outcome::Rejected { status, body } => {
                 shared.failed.fetch_add(r.samples, Ordering::Relaxed);
+                sub_pending(shared, r.samples);
                 eprintln!(
                     "forward to {}: {} samples rejected with status {status} (not retried): {body}",
                     shared.url, r.samples
@@ -389,6 +397,18 @@ async fn send_one(
                     );
                 }
                 backoff = (backoff * 2).min(opts.max_backoff);
+                if let Some(max) = lag.max {
+                    let behind = lag_bytes(&list_segment_sizes(&lag.wal_dir), lag.from);
+                    if behind > max {
+                        shared.dropped.fetch_add(r.samples, Ordering::Relaxed);
+                        sub_pending(shared, r.samples);
+                        eprintln!(
+                            "forward to {}: {behind} WAL bytes not yet forwarded, more than {max}: dropped {} samples ({why})",
+                            shared.url, r.samples
+                        );
+                        return Ok(());
+                    }
+                }
                 let mut waited = Duration::ZERO;
                 while waited < wait {
                     if shared.stop.load(Ordering::Acquire) {
@@ -401,6 +421,22 @@ async fn send_one(
             }
         }
     }
+}
+
+/// What a retry needs to decide whether the destination is too far behind (`max_lag_bytes`).
+struct LagCheck {
+    wal_dir: PathBuf,
+    /// The stored position when the round began.
+    from: Position,
+    max: Option<u64>,
+}
+
+fn sub_pending(shared: &Shared, n: u64) {
+    let _ = shared
+        .pending
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+            Some(p.saturating_sub(n))
+        });
 }
 
 fn shard_of(series: u64, shards: usize) -> usize {
