@@ -256,3 +256,62 @@ fn receiver_stopped_then_killed_while_appending_gets_every_sample_once() {
         "{n} samples at the receiver and here after a 22 s stop and a kill; during the stop {during:?}; before close {before_close:?}"
     );
 }
+
+#[test]
+fn sigkilled_twenty_times_while_forwarding_the_receiver_ends_with_every_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let Some((mut recv, port, rdata, pt)) = receiver(
+        "sigkilled_twenty_times_while_forwarding_the_receiver_ends_with_every_sample",
+        root,
+    ) else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{port}/api/v1/write");
+    let ours = root.join("ours");
+    let input = root.join("input.prom");
+    std::fs::write(
+        &input,
+        awkward_prom_text(200, 1500, now_ms() - 1_600_000, 1000),
+    )
+    .unwrap();
+    let args = [
+        "append",
+        "-d",
+        ours.to_str().unwrap(),
+        "--forward-to",
+        &url,
+        input.to_str().unwrap(),
+    ];
+    // Random moments from a seed printed for reproduction.
+    let mut seed = now_ms() as u64 | 1;
+    eprintln!("seed {seed}");
+    let mut kills = 0;
+    for _ in 0..20 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let after = Duration::from_millis(150 + seed % 1500);
+        let mut c = Server::start(
+            "tsdb-cli append",
+            Command::new(env!("CARGO_BIN_EXE_tsdb-cli")).args(args),
+            root.join("append.log"),
+        );
+        std::thread::sleep(after);
+        if c.child.try_wait().ok().flatten().is_none() {
+            kills += 1;
+        }
+        c.kill();
+    }
+    // The last run goes to the end: the input (appended again, harmlessly) and the forwarding of all of it.
+    let o = cli(args);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(3),
+        "{}",
+        stderr(&o)
+    );
+    terminate(&mut recv);
+    let n = compare_dumps(&pt, &rdata, &ours);
+    assert_eq!(n, 300_000);
+    eprintln!("{kills} of 20 runs killed while running; receiver and we hold the same {n} samples");
+}
