@@ -43,7 +43,7 @@ pub struct ForwardArgs {
     pub forward_token_file: Option<std::path::PathBuf>,
 
     /// WAL bytes not yet forwarded that are kept for a destination that is down or slow; beyond it the
-    /// oldest unsent segments are dropped (counted and logged) and truncation goes on. Default: no limit.
+    /// oldest unsent segments are dropped (counted and logged) and truncation goes on. Default: 4 GiB.
     #[arg(long, value_name = "BYTES", requires = "forward_to")]
     pub forward_max_lag: Option<u64>,
 }
@@ -72,7 +72,7 @@ impl ForwardArgs {
                 bearer_token: token.clone(),
             })
             .collect();
-        opts.forward_options.max_lag_bytes = self.forward_max_lag;
+        opts.forward_options.max_lag_bytes = Some(self.forward_max_lag.unwrap_or(4 << 30));
         opts.forward_drain = drain;
         Ok(())
     }
