@@ -50,9 +50,9 @@ pub enum ForwardError {
         segment: u64,
         /// Offset just past it.
         offset: u64,
-        /// The WAL's error.
+        /// The WAL's error (boxed: it is large, and rare).
         #[source]
-        source: tsdb_wal::WalError,
+        source: Box<tsdb_wal::WalError>,
     },
     /// The sender's thread or runtime could not be created.
     #[error("forward to {url}: starting the sender: {source}")]

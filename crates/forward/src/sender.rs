@@ -117,7 +117,7 @@ impl Sender {
             dir: self.wal_dir.clone(),
             segment: at.segment,
             offset: at.offset,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -301,10 +301,7 @@ impl Sender {
                 timestamp: s.t,
             });
         }
-        let req = v1::WriteRequest {
-            timeseries: ts,
-            ..Default::default()
-        };
+        let req = v1::WriteRequest { timeseries: ts };
         Request {
             body: Bytes::from(tsdb_remote::snappy::compress(&req.encode_to_vec())),
             samples: samples.len() as u64,

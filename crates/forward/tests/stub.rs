@@ -12,12 +12,15 @@ use tsdb_forward::{Destination, ForwardOptions, Forwarder};
 use tsdb_labels::Labels;
 use tsdb_wal::{RefSample, RefSeries, Wal, WalMode, WalOptions};
 
+/// Samples by series text, in arrival order.
+type Stored = Arc<Mutex<BTreeMap<String, Vec<(i64, f64)>>>>;
+
 /// What the stub received, and how it answers the n-th request (from 1).
 struct Stub {
     port: u16,
     requests: Arc<AtomicU64>,
     /// series text -> (t, v) in arrival order, only for requests answered 2xx.
-    stored: Arc<Mutex<BTreeMap<String, Vec<(i64, f64)>>>>,
+    stored: Stored,
     stop: Arc<AtomicBool>,
     headers_ok: Arc<AtomicBool>,
 }
@@ -256,7 +259,7 @@ fn rejected_with_400_counted_not_retried_rest_delivered() {
     assert_eq!(stored, m.samples_sent);
     // Each request went out once: with 2,000-sample requests (or fewer, at the end of a shard's part of a
     // round) 20,000 samples take at most a few dozen, never a loop.
-    assert!(n >= 10 && n < 100, "{n} requests");
+    assert!((10..100).contains(&n), "{n} requests");
     assert_eq!(m.samples_dropped, 0);
 }
 
