@@ -156,8 +156,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| "none".into()),
             if args.auth_token_file.is_some() { " auth bearer" } else { "" },
         );
-            for f in &args.forward.forward_to {
-                eprintln!("forwarding to {f}");
+            for f in db.forward_metrics() {
+                eprintln!(
+                    "forwarding to {} from WAL segment {} offset {}",
+                    f.url, f.position.segment, f.position.offset
+                );
             }
             server.run(stop).await.context("serve")?;
             Ok(())
