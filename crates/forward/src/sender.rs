@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use prost::Message;
@@ -50,17 +50,37 @@ pub(crate) fn run(
         opts,
         pos,
         series: HashMap::new(),
+        warm: false,
         last_error: None,
     };
+    // The WAL directory as it was before the last read that ended caught up, and when that was.
+    let mut unchanged_since: Option<(Vec<(String, u64, Option<SystemTime>)>, Instant)> = None;
     loop {
         if s.shared.stop.load(Ordering::Acquire) {
             return Ok(());
         }
         let draining = s.shared.drain.load(Ordering::Acquire);
-        match s.scan(&rt) {
+        // An idle log is not read again (file sizes and modification times unchanged), except once a
+        // second, since a modification time is coarse and a preallocated segment keeps its size; a drain
+        // always reads.
+        let fp = fingerprint(&s.wal_dir);
+        if !draining {
+            if let Some((old, at)) = &unchanged_since {
+                if *old == fp && at.elapsed() < Duration::from_secs(1) {
+                    sleep_unless_woken(&s.shared, s.opts.poll_interval, draining);
+                    continue;
+                }
+            }
+        }
+        let began = Instant::now();
+        let scanned = s.scan(&rt);
+        // A read of a long log is not repeated more often than it takes: at most half the time reading.
+        let pause = s.opts.poll_interval.max(began.elapsed());
+        match scanned {
             Ok(true) => {
                 s.shared.caught_up.store(true, Ordering::Release);
                 s.last_error = None;
+                unchanged_since = Some((fp, Instant::now()));
                 if draining {
                     return Ok(());
                 }
@@ -70,7 +90,7 @@ pub(crate) fn run(
                 s.shared.caught_up.store(false, Ordering::Release);
                 let msg = e.to_string();
                 if s.last_error.as_deref() != Some(msg.as_str()) {
-                    eprintln!("{msg} (reading again in {:?})", s.opts.poll_interval);
+                    eprintln!("{msg} (reading again in {pause:?})");
                     s.last_error = Some(msg);
                 }
                 if let ForwardError::Io { .. } = e {
@@ -79,16 +99,40 @@ pub(crate) fn run(
                 }
             }
         }
-        // Sleep, waking early when asked to stop or to drain.
-        let mut slept = Duration::ZERO;
-        while slept < s.opts.poll_interval
-            && !s.shared.stop.load(Ordering::Acquire)
-            && (draining || !s.shared.drain.load(Ordering::Acquire))
-        {
-            std::thread::sleep(Duration::from_millis(10));
-            slept += Duration::from_millis(10);
-        }
+        sleep_unless_woken(&s.shared, pause, draining);
     }
+}
+
+/// Sleeps for `d`, waking early when asked to stop, or to drain (unless already draining).
+fn sleep_unless_woken(shared: &Shared, d: Duration, draining: bool) {
+    let mut slept = Duration::ZERO;
+    while slept < d
+        && !shared.stop.load(Ordering::Acquire)
+        && (draining || !shared.drain.load(Ordering::Acquire))
+    {
+        std::thread::sleep(Duration::from_millis(10));
+        slept += Duration::from_millis(10);
+    }
+}
+
+/// Names, sizes and modification times of the WAL directory's entries (checkpoint directories included).
+fn fingerprint(dir: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
+    let mut v: Vec<(String, u64, Option<SystemTime>)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let md = e.metadata().ok();
+                    (
+                        e.file_name().to_string_lossy().to_string(),
+                        md.as_ref().map_or(0, |m| m.len()),
+                        md.and_then(|m| m.modified().ok()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 struct Sender {
@@ -100,6 +144,8 @@ struct Sender {
     pos: Position,
     conns: Vec<Option<Conn>>,
     series: HashMap<u64, Arc<Vec<v1::Label>>>,
+    /// Whether `series` was filled by a read of the whole log.
+    warm: bool,
     last_error: Option<String>,
 }
 
@@ -170,6 +216,12 @@ impl Sender {
             match entry.record {
                 Record::Series(ss) => {
                     for s in ss {
+                        // Once the map was built by a whole read, records before the position only add
+                        // unknown refs (they are read again at every poll); a record at or after it
+                        // may reuse a ref and always wins.
+                        if !live && self.warm && self.series.contains_key(&s.series) {
+                            continue;
+                        }
                         let labels: Vec<v1::Label> =
                             s.labels.iter().map(|(n, v)| v1::Label::new(n, v)).collect();
                         self.series.insert(s.series, Arc::new(labels));
@@ -219,6 +271,7 @@ impl Sender {
             .map(|s| (s.seq, s.data_end))
             .collect();
         drop(reader);
+        self.warm = true;
         if !self.send_round(rt, &mut shards, &mut in_round, last)? {
             return Ok(false);
         }
