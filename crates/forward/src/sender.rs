@@ -54,7 +54,7 @@ pub(crate) fn run(
         last_error: None,
     };
     // The WAL directory as it was before the last read that ended caught up, and when that was.
-    let mut unchanged_since: Option<(Vec<(String, u64, Option<SystemTime>)>, Instant)> = None;
+    let mut unchanged_since: Option<(Fingerprint, Instant)> = None;
     loop {
         if s.shared.stop.load(Ordering::Acquire) {
             return Ok(());
@@ -115,9 +115,12 @@ fn sleep_unless_woken(shared: &Shared, d: Duration, draining: bool) {
     }
 }
 
-/// Names, sizes and modification times of the WAL directory's entries (checkpoint directories included).
-fn fingerprint(dir: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
-    let mut v: Vec<(String, u64, Option<SystemTime>)> = std::fs::read_dir(dir)
+/// Names, sizes and modification times of a directory's entries.
+type Fingerprint = Vec<(String, u64, Option<SystemTime>)>;
+
+/// The [`Fingerprint`] of the WAL directory (checkpoint directories included).
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let mut v: Fingerprint = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .map(|e| {
