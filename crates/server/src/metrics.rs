@@ -233,6 +233,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>) -> Response {
             r.count
         );
     }
+    forward_metrics(&mut out, &st.db.forward_metrics());
     (
         [(
             header::CONTENT_TYPE,
@@ -241,4 +242,86 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// The forwarders' counters, one series per destination (`url` label), named after Prometheus's
+/// `prometheus_remote_storage_*` metrics. Nothing when the database forwards nowhere.
+fn forward_metrics(out: &mut String, fs: &[tsdb::ForwardMetrics]) {
+    if fs.is_empty() {
+        return;
+    }
+    let url = |u: &str| {
+        u.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    type Get = fn(&tsdb::ForwardMetrics) -> f64;
+    let rows: [(&str, &str, &str, Get); 9] = [
+        (
+            "tsdb_forward_samples_total",
+            "counter",
+            "Samples the destination acknowledged.",
+            |m| m.samples_sent as f64,
+        ),
+        (
+            "tsdb_forward_samples_failed_total",
+            "counter",
+            "Samples the destination refused with a 4xx other than 429 (not retried).",
+            |m| m.samples_failed as f64,
+        ),
+        (
+            "tsdb_forward_samples_retried_total",
+            "counter",
+            "Samples sent again after a 5xx, a 429 or a connection failure.",
+            |m| m.samples_retried as f64,
+        ),
+        (
+            "tsdb_forward_samples_dropped_total",
+            "counter",
+            "Samples given up: over --forward-max-lag, or without a series record.",
+            |m| m.samples_dropped as f64,
+        ),
+        (
+            "tsdb_forward_samples_pending",
+            "gauge",
+            "Samples read from the WAL and not yet acknowledged.",
+            |m| m.samples_pending as f64,
+        ),
+        (
+            "tsdb_forward_queue_highest_sent_timestamp_seconds",
+            "gauge",
+            "Highest timestamp among acknowledged samples.",
+            |m| {
+                if m.highest_sent_timestamp_ms == i64::MIN {
+                    0.0
+                } else {
+                    m.highest_sent_timestamp_ms as f64 / 1000.0
+                }
+            },
+        ),
+        (
+            "tsdb_forward_shards",
+            "gauge",
+            "Shards (concurrent connections) sending.",
+            |m| m.shards as f64,
+        ),
+        (
+            "tsdb_forward_lag_bytes",
+            "gauge",
+            "WAL bytes after the stored position.",
+            |m| m.lag_bytes as f64,
+        ),
+        (
+            "tsdb_forward_position_segment",
+            "gauge",
+            "WAL segment of the stored position.",
+            |m| m.position.segment as f64,
+        ),
+    ];
+    for (name, kind, help, get) in rows {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for m in fs {
+            let _ = writeln!(out, "{name}{{url=\"{}\"}} {}", url(&m.url), get(m));
+        }
+    }
 }

@@ -30,10 +30,14 @@ struct Fixture {
 
 impl Fixture {
     async fn start(cfg: Config) -> Fixture {
+        Fixture::start_with(cfg, Options::default()).await
+    }
+
+    async fn start_with(cfg: Config, opts: Options) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let opts = Options {
             background: false,
-            ..Options::default()
+            ..opts
         };
         let db = Arc::new(Db::open(dir.path(), opts).unwrap());
         let server = Server::bind(db.clone(), "127.0.0.1:0".parse().unwrap(), cfg)
@@ -152,6 +156,56 @@ fn batch() -> WriteRequest {
             ),
         ],
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_forwards_to_another_and_reports_it_in_metrics() {
+    let b = Fixture::start(Config::default()).await;
+    let url = format!("http://{}/api/v1/write", b.addr);
+    let a = Fixture::start_with(
+        Config::default(),
+        Options {
+            forward: vec![tsdb::Destination::new(url.clone())],
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(a.write_v1(&batch()).await, (204, String::new()));
+    let t0 = std::time::Instant::now();
+    while b
+        .stored("{__name__=~\".+\"}")
+        .iter()
+        .map(|s| s.1.len())
+        .sum::<usize>()
+        < 5
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "not forwarded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        b.stored("{__name__=~\".+\"}"),
+        a.stored("{__name__=~\".+\"}"),
+        "bit for bit, stale marker included"
+    );
+    let (code, _, body) = a.send("GET", "/metrics", &[], vec![]).await;
+    assert_eq!(code, 200);
+    let text = String::from_utf8(body).unwrap();
+    for line in [
+        format!("tsdb_forward_samples_total{{url=\"{url}\"}} 5\n"),
+        format!("tsdb_forward_samples_failed_total{{url=\"{url}\"}} 0\n"),
+        format!("tsdb_forward_shards{{url=\"{url}\"}} 4\n"),
+        format!(
+            "tsdb_forward_queue_highest_sent_timestamp_seconds{{url=\"{url}\"}} {}\n",
+            (T0 + 2000) as f64 / 1000.0
+        ),
+    ] {
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,55 @@ pub struct WriteArgs {
     pub sync: SyncArg,
 }
 
+/// Forwarding to remote-write receivers: `--forward-to`, `--forward-token-file`, `--forward-max-lag`.
+#[derive(Debug, Clone, Args)]
+pub struct ForwardArgs {
+    /// Send every sample written to the WAL to this remote-write 1.0 receiver (`http://HOST:PORT/PATH`,
+    /// e.g. Prometheus's `/api/v1/write`, Mimir, VictoriaMetrics); repeatable. Each destination keeps its own
+    /// position in DIR/forward/, so a restart resumes where the receiver last acknowledged.
+    #[arg(long = "forward-to", value_name = "URL")]
+    pub forward_to: Vec<String>,
+
+    /// A file holding a bearer token sent to every --forward-to destination (whitespace around it ignored).
+    #[arg(long, value_name = "FILE", requires = "forward_to")]
+    pub forward_token_file: Option<std::path::PathBuf>,
+
+    /// WAL bytes not yet forwarded that are kept for a destination that is down or slow; beyond it the
+    /// oldest unsent segments are dropped (counted and logged) and truncation goes on. Default: 4 GiB.
+    #[arg(long, value_name = "BYTES", requires = "forward_to")]
+    pub forward_max_lag: Option<u64>,
+}
+
+impl ForwardArgs {
+    /// Sets the forwarding fields of `opts`; `drain` is how long closing the database waits for the
+    /// destinations to acknowledge what was written.
+    pub fn apply(&self, opts: &mut Options, drain: Duration) -> Result<()> {
+        let token = match &self.forward_token_file {
+            Some(p) => {
+                let t = std::fs::read_to_string(p)
+                    .with_context(|| format!("read forward token file {}", p.display()))?;
+                let t = t.trim().to_owned();
+                if t.is_empty() {
+                    anyhow::bail!("forward token file {} is empty", p.display());
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        opts.forward = self
+            .forward_to
+            .iter()
+            .map(|u| tsdb::Destination {
+                url: u.clone(),
+                bearer_token: token.clone(),
+            })
+            .collect();
+        opts.forward_options.max_lag_bytes = Some(self.forward_max_lag.unwrap_or(4 << 30));
+        opts.forward_drain = drain;
+        Ok(())
+    }
+}
+
 /// `--wal-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WalModeArg {

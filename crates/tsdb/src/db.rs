@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
@@ -50,6 +50,8 @@ struct Inner {
     warnings: Mutex<Vec<String>>,
     background_error: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// One per [`Options::forward`] destination; taken out by `close`.
+    forwarders: Mutex<Vec<tsdb_forward::Forwarder>>,
     _lock: DirLock,
 }
 
@@ -201,7 +203,17 @@ impl Db {
                 d.reason
             ));
         }
+        let mut forwarders = Vec::new();
+        for dest in &opts.forward {
+            forwarders.push(tsdb_forward::Forwarder::start(
+                &dir.join("wal"),
+                &dir.join(dir::FORWARD_DIR),
+                dest.clone(),
+                opts.forward_options.clone(),
+            )?);
+        }
         let inner = Arc::new(Inner {
+            forwarders: Mutex::new(forwarders),
             dir,
             head,
             blocks: RwLock::new(blocks),
@@ -253,6 +265,16 @@ impl Db {
             w.push(e);
         }
         w
+    }
+
+    /// Each forwarding destination's counters and position ([`Options::forward`]), in the order given.
+    pub fn forward_metrics(&self) -> Vec<tsdb_forward::ForwardMetrics> {
+        self.inner
+            .forwarders
+            .lock()
+            .iter()
+            .map(|f| f.metrics())
+            .collect()
     }
 
     /// The blocks, oldest first.
@@ -437,8 +459,28 @@ impl Db {
         } = self;
         inner.closed.store(true, Ordering::Release);
         drop(background);
+        let forwarders = std::mem::take(&mut *inner.forwarders.lock());
+        let mut forward_error = None;
+        for f in forwarders {
+            let url = f.url().to_string();
+            match f.finish(inner.opts.forward_drain) {
+                Ok(true) => {}
+                Ok(false) if inner.opts.forward_drain > Duration::ZERO => eprintln!(
+                    "forward to {url}: not everything was acknowledged within {:?}; the rest is sent after the next open",
+                    inner.opts.forward_drain
+                ),
+                Ok(false) => {}
+                Err(e) => forward_error = Some(e),
+            }
+        }
         match Arc::try_unwrap(inner) {
-            Ok(i) => Ok(i.head.close()?),
+            Ok(i) => {
+                i.head.close()?;
+                match forward_error {
+                    Some(e) => Err(e.into()),
+                    None => Ok(()),
+                }
+            }
             Err(_) => Err(DbError::Invalid(
                 "the database is still in use by another thread".into(),
             )),
@@ -523,6 +565,16 @@ impl Inner {
     fn truncate_head(&self, mint: i64) -> Result<tsdb_head::HeadTruncation, DbError> {
         // Waits for the queriers made before the blocks that now hold these samples were listed.
         let _gate = self.read_gate.write();
+        if let Some(wal) = self.head.wal() {
+            // Keep every segment a forwarder has not had acknowledged yet.
+            let floor = self
+                .forwarders
+                .lock()
+                .iter()
+                .map(|f| f.keep_from_segment())
+                .min();
+            wal.set_truncation_floor(floor);
+        }
         Ok(self.head.truncate(mint)?)
     }
 

@@ -21,7 +21,11 @@ const OWN_NAMES: &[&str] = &[
     "lock",
     TRUNCATED_FILE,
     "queries.active",
+    FORWARD_DIR,
 ];
+
+/// Directory of the forwarders' positions (one file per destination, see `tsdb_forward::position`).
+pub const FORWARD_DIR: &str = "forward";
 
 /// Whether `name` (a directory entry of a data directory) is a block directory's name: a ULID.
 pub(crate) fn is_block_dir(name: &str) -> bool {

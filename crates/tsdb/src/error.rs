@@ -59,6 +59,9 @@ pub enum DbError {
     /// The WAL failed.
     #[error(transparent)]
     Wal(#[from] tsdb_wal::WalError),
+    /// A forwarder could not start or stopped on an error (it names the destination).
+    #[error(transparent)]
+    Forward(#[from] tsdb_forward::ForwardError),
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

@@ -68,4 +68,6 @@ pub mod block {
         SeriesSink, WriteOptions, DEFAULT_BLOCK_RANGE,
     };
 }
+/// Forwarding to remote-write receivers ([`Options::forward`]).
+pub use tsdb_forward::{Destination, ForwardMetrics, ForwardOptions};
 pub use tsdb_wal::{SyncPolicy, WalFormat, WalMode};

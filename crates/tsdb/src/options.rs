@@ -31,6 +31,15 @@ pub struct Options {
     pub background_interval: Duration,
     /// Compact blocks (in the background or in `maintain`). Default true.
     pub compaction: bool,
+    /// Remote-write receivers every sample of the WAL is forwarded to, each from its own position stored in
+    /// `DIR/forward/` (see `tsdb_forward`). While set, the WAL is not truncated past what every destination
+    /// acknowledged, up to [`tsdb_forward::ForwardOptions::max_lag_bytes`]. Default: none.
+    pub forward: Vec<tsdb_forward::Destination>,
+    /// How the forwarders send (shards, batch size, backoff, lag limit).
+    pub forward_options: tsdb_forward::ForwardOptions,
+    /// How long [`crate::Db::close`] waits for the forwarders to send what the WAL holds before stopping
+    /// them (what is left is sent after the next open). Default: zero, stop at once.
+    pub forward_drain: Duration,
 }
 
 impl Default for Options {
@@ -47,6 +56,9 @@ impl Default for Options {
             background: true,
             background_interval: Duration::from_secs(1),
             compaction: true,
+            forward: Vec::new(),
+            forward_options: tsdb_forward::ForwardOptions::default(),
+            forward_drain: Duration::ZERO,
         }
     }
 }

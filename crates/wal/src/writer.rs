@@ -137,6 +137,8 @@ struct Shared {
     batches: AtomicU64,
     fsyncs: AtomicU64,
     segments_created: AtomicU64,
+    /// Truncation never removes a segment with this sequence number or a later one (`u64::MAX`: no floor).
+    keep_from: AtomicU64,
 }
 
 enum Msg {
@@ -259,6 +261,7 @@ impl Wal {
             batches: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             segments_created: AtomicU64::new(1),
+            keep_from: AtomicU64::new(u64::MAX),
             opts,
         });
         let sh = shared.clone();
@@ -390,6 +393,24 @@ impl Wal {
         crate::truncate::truncate(self, mint, &keep)
     }
 
+    /// Holds segments back from truncation: from now on [`truncate`](Self::truncate) removes (or folds into a
+    /// checkpoint) only segments whose sequence number is below `seq`, whatever their times. `None` lifts
+    /// the floor. Readers that tail the log (a forwarder not yet confirmed past segment `seq`) set it so that
+    /// what they have not read stays on disk.
+    pub fn set_truncation_floor(&self, seq: Option<u64>) {
+        self.shared
+            .keep_from
+            .store(seq.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// The floor set by [`set_truncation_floor`](Self::set_truncation_floor), if any.
+    pub fn truncation_floor(&self) -> Option<u64> {
+        match self.shared.keep_from.load(Ordering::Acquire) {
+            u64::MAX => None,
+            s => Some(s),
+        }
+    }
+
     /// Stops the background thread, writes and fsyncs what is buffered, removes the preallocated tail of
     /// the open segment and reports any error a background operation had.
     pub fn close(mut self) -> Result<()> {
@@ -441,13 +462,14 @@ impl Wal {
         mint: i64,
     ) -> Result<(parking_lot::MutexGuard<'_, ()>, Vec<ClosedSegment>)> {
         let guard = self.shared.truncating.lock();
+        let floor = self.shared.keep_from.load(Ordering::Acquire);
         let (cands, cur_seq) = {
             let st = self.shared.state.lock();
             st.check()?;
             let c: Vec<ClosedSegment> = st
                 .closed
                 .iter()
-                .take_while(|c| c.max_t < mint)
+                .take_while(|c| c.max_t < mint && c.seq < floor)
                 .copied()
                 .collect();
             (c, st.cur.seq)

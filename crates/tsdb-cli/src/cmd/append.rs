@@ -20,7 +20,7 @@ use tsdb_labels::{Labels, Matcher};
 use tsdb_textparse::{self as parse, Format, ParserState, Sample};
 
 use crate::error::{BadLine, CliError};
-use crate::open::{open_db_create, WriteArgs};
+use crate::open::{open_db_create, ForwardArgs, WriteArgs};
 use crate::output;
 use crate::progress::Progress;
 use crate::timefmt::{now_ms, parse_time};
@@ -76,6 +76,9 @@ pub struct AppendArgs {
 
     #[command(flatten)]
     pub write: WriteArgs,
+
+    #[command(flatten)]
+    pub forward: ForwardArgs,
 
     /// The input file; `-` (the default) reads stdin.
     #[arg(value_name = "FILE", default_value = "-")]
@@ -177,10 +180,13 @@ pub fn run(args: &AppendArgs) -> Result<()> {
     // writer started meanwhile then fails at once, instead of this command failing after it consumed its
     // input. As a running database, the head is persisted as blocks in the background while a long
     // input streams in.
-    let opts = tsdb::Options {
+    let mut opts = tsdb::Options {
         background: true,
         ..args.write.options(&args.data_dir)
     };
+    // A one-shot command: closing waits (up to 10 minutes) until the destinations acknowledged the input.
+    args.forward
+        .apply(&mut opts, std::time::Duration::from_secs(600))?;
     let db = open_db_create(&args.data_dir, opts)?;
     let mut head = Vec::new();
     let (format, detected) = match args.format {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::open::{db_error, open_db_create, WriteArgs};
+use crate::open::{db_error, open_db_create, ForwardArgs, WriteArgs};
 
 #[derive(Debug, Args)]
 #[command(
@@ -69,6 +69,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub write: WriteArgs,
 
+    #[command(flatten)]
+    pub forward: ForwardArgs,
+
     /// Delete blocks older than this many hours behind the newest data (default: keep everything).
     #[arg(long, value_name = "HOURS")]
     pub retention_hours: Option<u64>,
@@ -126,11 +129,13 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let opts = tsdb::Options {
+    let mut opts = tsdb::Options {
         background: true,
         retention_time: args.retention_hours.map(|h| h as i64 * 3_600_000),
         ..args.write.options(&args.data_dir)
     };
+    // At shutdown, give the destinations a few seconds to acknowledge the last writes.
+    args.forward.apply(&mut opts, Duration::from_secs(10))?;
     let wal_mode = format!("{:?}", opts.wal_mode).to_lowercase();
     let sync = match opts.sync {
         tsdb::SyncPolicy::Always => "always".to_owned(),
@@ -168,6 +173,12 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| "none".into()),
             if args.auth_token_file.is_some() { " auth bearer" } else { "" },
         );
+            for f in db.forward_metrics() {
+                eprintln!(
+                    "forwarding to {} from WAL segment {} offset {}",
+                    f.url, f.position.segment, f.position.offset
+                );
+            }
             server.run(stop).await.context("serve")?;
             Ok(())
         });

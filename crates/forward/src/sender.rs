@@ -1,0 +1,566 @@
+//! The sender loop: read the WAL from the stored position, send in rounds, store the position.
+//!
+//! A round is up to `shards × max_samples_per_send × 4` samples read from whole WAL entries. Each shard
+//! sends its part of the round in requests of at most `max_samples_per_send`, one after the other (so a
+//! series' samples go out in WAL order), the shards concurrently. When every request of the round is
+//! acknowledged (or refused for good), the position moves past the round's last entry and is stored.
+//! At the end of the written log the reader is dropped; after `poll_interval` the log is opened and read
+//! again, entries before the position contributing only their series records.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use prost::Message;
+use tsdb_remote::v1;
+use tsdb_wal::{Record, WalReader};
+
+use crate::client::{Conn, Outcome, Target};
+use crate::position::{self, Position};
+use crate::{ForwardError, ForwardOptions, Shared};
+
+/// Why a round did not complete.
+struct Stopped;
+
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    wal_dir: PathBuf,
+    state_dir: PathBuf,
+    target: Target,
+    opts: ForwardOptions,
+    pos: Position,
+) -> Result<(), ForwardError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ForwardError::Start {
+            url: shared.url.clone(),
+            source,
+        })?;
+    let mut s = Sender {
+        conns: (0..opts.shards)
+            .map(|_| Some(Conn::new(target.clone(), opts.request_timeout)))
+            .collect(),
+        shared,
+        wal_dir,
+        state_dir,
+        opts,
+        pos,
+        series: HashMap::new(),
+        warm: false,
+        last_error: None,
+    };
+    // The WAL directory as it was before the last read that ended caught up, and when that was.
+    let mut unchanged_since: Option<(Fingerprint, Instant)> = None;
+    loop {
+        if s.shared.stop.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let draining = s.shared.drain.load(Ordering::Acquire);
+        // An idle log is not read again (file sizes and modification times unchanged), except once a
+        // second, since a modification time is coarse and a preallocated segment keeps its size; a drain
+        // always reads.
+        let fp = fingerprint(&s.wal_dir);
+        if !draining {
+            if let Some((old, at)) = &unchanged_since {
+                if *old == fp && at.elapsed() < Duration::from_secs(1) {
+                    sleep_unless_woken(&s.shared, s.opts.poll_interval, draining);
+                    continue;
+                }
+            }
+        }
+        let began = Instant::now();
+        let scanned = s.scan(&rt);
+        // A read of a long log is not repeated more often than it takes: at most half the time reading.
+        let pause = s.opts.poll_interval.max(began.elapsed());
+        match scanned {
+            Ok(true) => {
+                s.shared.caught_up.store(true, Ordering::Release);
+                s.last_error = None;
+                unchanged_since = Some((fp, Instant::now()));
+                if draining {
+                    return Ok(());
+                }
+            }
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                s.shared.caught_up.store(false, Ordering::Release);
+                let msg = e.to_string();
+                if s.last_error.as_deref() != Some(msg.as_str()) {
+                    eprintln!("{msg} (reading again in {pause:?})");
+                    s.last_error = Some(msg);
+                }
+                if let ForwardError::Io { .. } = e {
+                    // The position could not be stored: keep trying, but say so each time.
+                    s.last_error = None;
+                }
+            }
+        }
+        sleep_unless_woken(&s.shared, pause, draining);
+    }
+}
+
+/// Sleeps for `d`, waking early when asked to stop, or to drain (unless already draining).
+fn sleep_unless_woken(shared: &Shared, d: Duration, draining: bool) {
+    let mut slept = Duration::ZERO;
+    while slept < d
+        && !shared.stop.load(Ordering::Acquire)
+        && (draining || !shared.drain.load(Ordering::Acquire))
+    {
+        std::thread::sleep(Duration::from_millis(10));
+        slept += Duration::from_millis(10);
+    }
+}
+
+/// Names, sizes and modification times of a directory's entries.
+type Fingerprint = Vec<(String, u64, Option<SystemTime>)>;
+
+/// The [`Fingerprint`] of the WAL directory (checkpoint directories included).
+fn fingerprint(dir: &Path) -> Fingerprint {
+    let mut v: Fingerprint = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let md = e.metadata().ok();
+                    (
+                        e.file_name().to_string_lossy().to_string(),
+                        md.as_ref().map_or(0, |m| m.len()),
+                        md.and_then(|m| m.modified().ok()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+struct Sender {
+    shared: Arc<Shared>,
+    wal_dir: PathBuf,
+    state_dir: PathBuf,
+    opts: ForwardOptions,
+    /// Acknowledged up to here (stored).
+    pos: Position,
+    conns: Vec<Option<Conn>>,
+    series: HashMap<u64, Arc<Vec<v1::Label>>>,
+    /// Whether `series` was filled by a read of the whole log.
+    warm: bool,
+    last_error: Option<String>,
+}
+
+/// One request, ready to send.
+struct Request {
+    body: Bytes,
+    samples: u64,
+    max_t: i64,
+}
+
+impl Sender {
+    fn wal_error(&self, at: Position, source: tsdb_wal::WalError) -> ForwardError {
+        ForwardError::Wal {
+            url: self.shared.url.clone(),
+            dir: self.wal_dir.clone(),
+            segment: at.segment,
+            offset: at.offset,
+            source: Box::new(source),
+        }
+    }
+
+    /// Reads the log from the beginning and sends everything at or after the position. `Ok(true)`: the
+    /// end of the written log was reached with everything sent; `Ok(false)`: asked to stop.
+    fn scan(&mut self, rt: &tokio::runtime::Runtime) -> Result<bool, ForwardError> {
+        let start = self.pos;
+        let mut reader = WalReader::open(&self.wal_dir).map_err(|e| self.wal_error(start, e))?;
+        let segs = list_segment_sizes(&self.wal_dir);
+        self.shared
+            .lag
+            .store(lag_bytes(&segs, start), Ordering::Relaxed);
+        // Under the lag limit, samples of segments before `give_up_before` are dropped, not sent.
+        let give_up_before = self
+            .opts
+            .max_lag_bytes
+            .and_then(|max| give_up_before(&segs, start, max));
+        if let Some(s) = give_up_before {
+            eprintln!(
+                "forward to {}: more than {} WAL bytes not yet forwarded; giving up the samples of segments {}..{} (dropped)",
+                self.shared.url,
+                self.opts.max_lag_bytes.unwrap_or(0),
+                start.segment,
+                s.saturating_sub(1)
+            );
+            self.shared.keep_from.store(s, Ordering::Release);
+        }
+        let round_limit = self.opts.shards * self.opts.max_samples_per_send * 4;
+        let mut shards: Vec<Vec<tsdb_wal::RefSample>> = vec![Vec::new(); self.opts.shards];
+        let mut in_round = 0usize;
+        let mut last = start;
+        let mut dropped_lag = 0u64;
+        loop {
+            let entry = match reader.next() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => {
+                    // Send what was read before the damage (or the torn tail being written), then report.
+                    if !self.send_round(rt, &mut shards, &mut in_round, last)? {
+                        return Ok(false);
+                    }
+                    return Err(self.wal_error(last, e));
+                }
+            };
+            let here = Position {
+                segment: entry.segment,
+                offset: entry.offset,
+            };
+            let live = entry.checkpoint.is_none() && here >= start;
+            match entry.record {
+                Record::Series(ss) => {
+                    for s in ss {
+                        // Once the map was built by a whole read, records before the position only add
+                        // unknown refs (they are read again at every poll); a record at or after it
+                        // may reuse a ref and always wins.
+                        if !live && self.warm && self.series.contains_key(&s.series) {
+                            continue;
+                        }
+                        let labels: Vec<v1::Label> =
+                            s.labels.iter().map(|(n, v)| v1::Label::new(n, v)).collect();
+                        self.series.insert(s.series, Arc::new(labels));
+                    }
+                }
+                Record::Samples(ss) if live => {
+                    if give_up_before.is_some_and(|b| entry.segment < b) {
+                        dropped_lag += ss.len() as u64;
+                        self.shared
+                            .dropped
+                            .fetch_add(ss.len() as u64, Ordering::Relaxed);
+                    } else {
+                        for s in ss {
+                            if self.series.contains_key(&s.series) {
+                                shards[shard_of(s.series, self.opts.shards)].push(*s);
+                                in_round += 1;
+                            } else {
+                                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if live {
+                last = Position {
+                    segment: entry.segment,
+                    offset: entry.offset + entry.len,
+                };
+            }
+            if in_round >= round_limit && !self.send_round(rt, &mut shards, &mut in_round, last)? {
+                return Ok(false);
+            }
+        }
+        if dropped_lag > 0 {
+            eprintln!(
+                "forward to {}: dropped {dropped_lag} samples over the lag limit",
+                self.shared.url
+            );
+        }
+        // What is left after the position, from the ends of data the reader found (file sizes count
+        // preallocated space).
+        let read: Vec<(u64, u64)> = reader
+            .segment_stats()
+            .iter()
+            .filter(|s| !s.checkpoint)
+            .map(|s| (s.seq, s.data_end))
+            .collect();
+        drop(reader);
+        self.warm = true;
+        if !self.send_round(rt, &mut shards, &mut in_round, last)? {
+            return Ok(false);
+        }
+        self.shared
+            .lag
+            .store(lag_bytes(&read, self.pos), Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Sends the round's samples; on success stores `last` as the position. `Ok(false)`: asked to stop.
+    fn send_round(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        shards: &mut [Vec<tsdb_wal::RefSample>],
+        in_round: &mut usize,
+        last: Position,
+    ) -> Result<bool, ForwardError> {
+        if *in_round > 0 {
+            self.shared
+                .pending
+                .store(*in_round as u64, Ordering::Relaxed);
+            let mut work: Vec<Vec<Request>> = Vec::with_capacity(shards.len());
+            for part in shards.iter_mut() {
+                let reqs = part
+                    .chunks(self.opts.max_samples_per_send)
+                    .map(|c| self.encode(c))
+                    .collect();
+                part.clear();
+                work.push(reqs);
+            }
+            *in_round = 0;
+            let lag = Arc::new(LagCheck {
+                wal_dir: self.wal_dir.clone(),
+                from: self.pos,
+                max: self.opts.max_lag_bytes,
+            });
+            let ok = rt.block_on(self.send_all(work, lag));
+            self.shared.pending.store(0, Ordering::Relaxed);
+            if !ok {
+                return Ok(false);
+            }
+        }
+        if last != self.pos {
+            position::store(&self.state_dir, &self.shared.url, last)?;
+            self.pos = last;
+            self.shared
+                .pos_segment
+                .store(last.segment, Ordering::Relaxed);
+            self.shared.pos_offset.store(last.offset, Ordering::Relaxed);
+            let floor = self
+                .shared
+                .keep_from
+                .load(Ordering::Acquire)
+                .max(last.segment);
+            self.shared.keep_from.store(floor, Ordering::Release);
+        }
+        Ok(true)
+    }
+
+    /// Encodes one request: the samples grouped by series, each series' samples in WAL order.
+    fn encode(&self, samples: &[tsdb_wal::RefSample]) -> Request {
+        let mut idx: HashMap<u64, usize> = HashMap::new();
+        let mut ts: Vec<v1::TimeSeries> = Vec::new();
+        let mut max_t = i64::MIN;
+        for s in samples {
+            max_t = max_t.max(s.t);
+            let i = *idx.entry(s.series).or_insert_with(|| {
+                ts.push(v1::TimeSeries {
+                    labels: self
+                        .series
+                        .get(&s.series)
+                        .map(|l| l.as_ref().clone())
+                        .unwrap_or_default(),
+                    ..Default::default()
+                });
+                ts.len() - 1
+            });
+            ts[i].samples.push(v1::Sample {
+                value: s.v,
+                timestamp: s.t,
+            });
+        }
+        let req = v1::WriteRequest { timeseries: ts };
+        Request {
+            body: Bytes::from(tsdb_remote::snappy::compress(&req.encode_to_vec())),
+            samples: samples.len() as u64,
+            max_t,
+        }
+    }
+
+    /// Every shard's requests, shards concurrently; `false` if asked to stop first.
+    async fn send_all(&mut self, work: Vec<Vec<Request>>, lag: Arc<LagCheck>) -> bool {
+        let mut handles = Vec::new();
+        for (i, reqs) in work.into_iter().enumerate() {
+            let Some(mut conn) = self.conns[i].take() else {
+                continue;
+            };
+            let shared = self.shared.clone();
+            let opts = self.opts.clone();
+            let lag = lag.clone();
+            handles.push((
+                i,
+                tokio::spawn(async move {
+                    for r in reqs {
+                        if send_one(&mut conn, r, &shared, &opts, &lag).await.is_err() {
+                            return (conn, false);
+                        }
+                    }
+                    (conn, true)
+                }),
+            ));
+        }
+        let mut all = true;
+        for (i, h) in handles {
+            match h.await {
+                Ok((conn, ok)) => {
+                    self.conns[i] = Some(conn);
+                    all &= ok;
+                }
+                Err(_) => {
+                    eprintln!("forward to {}: a shard's task failed", self.shared.url);
+                    all = false;
+                }
+            }
+        }
+        all
+    }
+}
+
+/// Sends one request until it is acknowledged or refused for good; `Err` if asked to stop first.
+async fn send_one(
+    conn: &mut Conn,
+    r: Request,
+    shared: &Shared,
+    opts: &ForwardOptions,
+    lag: &LagCheck,
+) -> Result<(), Stopped> {
+    let mut backoff = opts.min_backoff;
+    let mut attempt = 0u64;
+    loop {
+        if shared.stop.load(Ordering::Acquire) {
+            return Err(Stopped);
+        }
+        match conn.send(r.body.clone()).await {
+            Outcome::Ok => {
+                shared.sent.fetch_add(r.samples, Ordering::Relaxed);
+                shared.highest.fetch_max(r.max_t, Ordering::Relaxed);
+                shared.pending.fetch_sub(
+                    r.samples.min(shared.pending.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+                return Ok(());
+            }
+            Outcome::Rejected { status, body } => {
+                shared.failed.fetch_add(r.samples, Ordering::Relaxed);
+                sub_pending(shared, r.samples);
+                eprintln!(
+                    "forward to {}: {} samples rejected with status {status} (not retried): {body}",
+                    shared.url, r.samples
+                );
+                return Ok(());
+            }
+            Outcome::Retry { why, retry_after } => {
+                attempt += 1;
+                shared.retried.fetch_add(r.samples, Ordering::Relaxed);
+                let wait = retry_after
+                    .map(|d| d.min(Duration::from_secs(300)))
+                    .unwrap_or(backoff);
+                if attempt.is_power_of_two() {
+                    eprintln!(
+                        "forward to {}: {why}; retry {attempt} of {} samples in {wait:?}",
+                        shared.url, r.samples
+                    );
+                }
+                backoff = (backoff * 2).min(opts.max_backoff);
+                if let Some(max) = lag.max {
+                    let behind = lag_bytes(&list_segment_sizes(&lag.wal_dir), lag.from);
+                    if behind > max {
+                        shared.dropped.fetch_add(r.samples, Ordering::Relaxed);
+                        sub_pending(shared, r.samples);
+                        eprintln!(
+                            "forward to {}: {behind} WAL bytes not yet forwarded, more than {max}: dropped {} samples ({why})",
+                            shared.url, r.samples
+                        );
+                        return Ok(());
+                    }
+                }
+                let mut waited = Duration::ZERO;
+                while waited < wait {
+                    if shared.stop.load(Ordering::Acquire) {
+                        return Err(Stopped);
+                    }
+                    let step = (wait - waited).min(Duration::from_millis(50));
+                    tokio::time::sleep(step).await;
+                    waited += step;
+                }
+            }
+        }
+    }
+}
+
+/// What a retry needs to decide whether the destination is too far behind (`max_lag_bytes`).
+struct LagCheck {
+    wal_dir: PathBuf,
+    /// The stored position when the round began.
+    from: Position,
+    max: Option<u64>,
+}
+
+fn sub_pending(shared: &Shared, n: u64) {
+    let _ = shared
+        .pending
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+            Some(p.saturating_sub(n))
+        });
+}
+
+fn shard_of(series: u64, shards: usize) -> usize {
+    // Fibonacci hashing spreads consecutive refs over the shards.
+    (series.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % shards
+}
+
+/// `(sequence number, file size)` of the WAL directory's segment files (names of digits only), sorted.
+fn list_segment_sizes(dir: &Path) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if let (Ok(seq), Ok(md)) = (name.parse::<u64>(), e.metadata()) {
+                out.push((seq, md.len()));
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Bytes of the segments at and after `pos` (less `pos.offset`).
+fn lag_bytes(segs: &[(u64, u64)], pos: Position) -> u64 {
+    segs.iter()
+        .filter(|(s, _)| *s >= pos.segment)
+        .map(|(s, len)| {
+            if *s == pos.segment {
+                len.saturating_sub(pos.offset)
+            } else {
+                *len
+            }
+        })
+        .sum()
+}
+
+/// When more than `max` bytes lie after `pos`, the first segment to keep so that at most `max` (or only the
+/// newest segment) remain.
+fn give_up_before(segs: &[(u64, u64)], pos: Position, max: u64) -> Option<u64> {
+    if lag_bytes(segs, pos) <= max {
+        return None;
+    }
+    let mut total = 0u64;
+    let mut keep = segs.last()?.0;
+    for (s, len) in segs.iter().rev() {
+        total += len;
+        if total > max {
+            break;
+        }
+        keep = *s;
+    }
+    (keep > pos.segment).then_some(keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_limit_keeps_the_newest_segments() {
+        let segs = [(1, 100), (2, 100), (3, 100), (4, 50)];
+        let p = Position {
+            segment: 1,
+            offset: 10,
+        };
+        assert_eq!(lag_bytes(&segs, p), 340);
+        assert_eq!(give_up_before(&segs, p, 400), None);
+        assert_eq!(give_up_before(&segs, p, 160), Some(3));
+        assert_eq!(give_up_before(&segs, p, 10), Some(4));
+    }
+}
