@@ -125,12 +125,13 @@ impl BitWriter {
         self.nacc &= 7;
     }
 
-    /// Doubles the buffer (at least to `byte + SLACK` bytes). Takes only the buffer, so that
-    /// the rest of the writer can stay in registers in a caller's loop.
+    /// Grows the buffer by half (at least to `byte + SLACK` bytes): an open chunk of a head with
+    /// many series is mostly its buffer, and doubling left up to half of it unused. Takes only the
+    /// buffer, so that the rest of the writer can stay in registers in a caller's loop.
     #[cold]
     #[inline(never)]
     fn grow(buf: &mut Vec<u8>, byte: usize) {
-        let want = (byte + SLACK).max(buf.len() * 2);
+        let want = (byte + SLACK).max(buf.len() + buf.len() / 2);
         buf.resize(want, 0);
     }
 

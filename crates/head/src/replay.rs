@@ -133,7 +133,8 @@ fn worker(
                 ws.skipped += 1;
                 continue;
             }
-            let Some(s) = head.lookup(&barrier, x.series) else {
+            // Borrowed under the worker's read barrier: no reference count touched per sample.
+            let Some(s) = head.lookup_ptr(&barrier, x.series) else {
                 ws.unknown += 1;
                 continue;
             };
