@@ -55,6 +55,8 @@ pub(crate) fn run(
     };
     // The WAL directory as it was before the last read that ended caught up, and when that was.
     let mut unchanged_since: Option<(Fingerprint, Instant)> = None;
+    // The last read error, printed only if the next read meets it again (see below).
+    let mut seen_once: Option<String> = None;
     loop {
         if s.shared.stop.load(Ordering::Acquire) {
             return Ok(());
@@ -80,6 +82,7 @@ pub(crate) fn run(
             Ok(true) => {
                 s.shared.caught_up.store(true, Ordering::Release);
                 s.last_error = None;
+                seen_once = None;
                 unchanged_since = Some((fp, Instant::now()));
                 if draining {
                     return Ok(());
@@ -89,11 +92,17 @@ pub(crate) fn run(
             Err(e) => {
                 s.shared.caught_up.store(false, Ordering::Release);
                 let msg = e.to_string();
-                if s.last_error.as_deref() != Some(msg.as_str()) {
+                // A read racing the writer can see the active segment's tail half written (a zero page
+                // before bytes written meanwhile): that is gone on the next read. Only an error met on two
+                // reads in a row (or a failure to store the position) is reported.
+                let io = matches!(e, ForwardError::Io { .. });
+                let repeated = seen_once.as_deref() == Some(msg.as_str());
+                seen_once = Some(msg.clone());
+                if (io || repeated) && s.last_error.as_deref() != Some(msg.as_str()) {
                     eprintln!("{msg} (reading again in {pause:?})");
                     s.last_error = Some(msg);
                 }
-                if let ForwardError::Io { .. } = e {
+                if io {
                     // The position could not be stored: keep trying, but say so each time.
                     s.last_error = None;
                 }
