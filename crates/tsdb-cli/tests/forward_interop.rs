@@ -44,21 +44,6 @@ fn receiver(test: &str, root: &Path) -> Option<(Server, u16, PathBuf, PathBuf)> 
     Some((s, port, data, pt))
 }
 
-/// SIGTERM, then a bounded wait for the exit (SIGKILL by the guard otherwise).
-fn terminate(s: &mut Server) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Ok(Some(_)) = s.child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} did not stop within 60 s\n{}", s.name, s.log_tail());
-}
-
 fn signal(s: &Server, sig: &str) {
     let st = Command::new("kill")
         .args([sig, &s.child.id().to_string()])
@@ -164,7 +149,7 @@ fn forwarded_bundled_inputs_and_a_million_samples_equal_at_the_receiver() {
         "appended and forwarded 1,000,000 samples in {took:?} ({:.0} samples/s, debug build, append included)",
         1e6 / took.as_secs_f64()
     );
-    terminate(&mut recv);
+    recv.terminate();
     let n = compare_dumps(&pt, &rdata, &ours);
     assert!(n > 1_000_000, "{n} lines");
     eprintln!("receiver and we hold the same {n} samples");
@@ -244,7 +229,7 @@ fn receiver_stopped_then_killed_while_appending_gets_every_sample_once() {
     run(&db, &mut k, &mut tick, Duration::from_secs(4));
     let before_close = db.forward_metrics()[0].clone();
     db.close().unwrap();
-    terminate(&mut recv);
+    recv.terminate();
     let n = compare_dumps(&pt, &rdata, &ours);
     assert_eq!(n as i64, k * 200);
     assert!(during.samples_retried > 0, "{during:?}");
@@ -310,7 +295,7 @@ fn sigkilled_twenty_times_while_forwarding_the_receiver_ends_with_every_sample()
         "{}",
         stderr(&o)
     );
-    terminate(&mut recv);
+    recv.terminate();
     let n = compare_dumps(&pt, &rdata, &ours);
     assert_eq!(n, 300_000);
     eprintln!("{kills} of 20 runs killed while running; receiver and we hold the same {n} samples");

@@ -10,144 +10,22 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::prom::{free_port, http_get, tool, Server};
 use common::*;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// `prometheus` and `promtool`, or `None` (with a note) when missing; a panic under `TSDB_INTEROP=require`.
 fn prometheus(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let pt = promtool(test)?;
-    match find_in_path("prometheus") {
-        Some(p) => Some((p, pt)),
-        None if std::env::var("TSDB_INTEROP").as_deref() == Ok("require") => {
-            panic!("{test}: prometheus is not on PATH and TSDB_INTEROP=require (apt-get install prometheus)")
-        }
-        None => {
-            eprintln!("{test}: skipped, prometheus is not on PATH (set TSDB_INTEROP=require to fail instead)");
-            None
-        }
-    }
+    Some((tool(test, "prometheus")?, tool(test, "promtool")?))
 }
 
-/// A child process killed and reaped when dropped, also when the test panics.
-struct Guard {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Guard {
-    fn start(name: &'static str, cmd: &mut Command, log: PathBuf) -> Guard {
-        let out = File::create(&log).expect("create log file");
-        let err = out.try_clone().expect("clone log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Guard { name, child, log }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(40);
-        format!("--- {} log ---\n{}", self.name, lines[from..].join("\n"))
-    }
-
-    fn wait_ready(&mut self, port: u16) {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{} exited before it was ready ({status})\n{}",
-                    self.name,
-                    self.log_tail()
-                );
-            }
-            if let Ok((200, _)) = http_get(port, "/-/ready") {
-                return;
-            }
-            assert!(
-                start.elapsed() < READY_TIMEOUT,
-                "{} not ready after {READY_TIMEOUT:?}\n{}",
-                self.name,
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGTERM, then waits (bounded) for a clean exit; returns the exit code.
-    fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(60) {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "{} did not stop within 60 s of SIGTERM\n{}",
-            self.name,
-            self.log_tail()
-        );
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
-/// `GET path` over HTTP/1.0: status and body.
-fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
-    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad response");
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(bad)?;
-    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(bad)?;
-    Ok((status, resp[split + 4..].to_vec()))
-}
-
-fn start_serve(root: &Path, data: &Path, port: u16) -> Guard {
-    let mut g = Guard::start(
+fn start_serve(root: &Path, data: &Path, port: u16) -> Server {
+    let mut g = Server::start(
         "tsdb-cli serve",
         Command::new(env!("CARGO_BIN_EXE_tsdb-cli")).args([
             "serve",
@@ -160,7 +38,7 @@ fn start_serve(root: &Path, data: &Path, port: u16) -> Guard {
         ]),
         root.join("serve.log"),
     );
-    g.wait_ready(port);
+    g.wait_ready(port, "/-/ready", READY_TIMEOUT);
     g
 }
 
@@ -171,10 +49,10 @@ fn start_prometheus(
     config: &str,
     data: &Path,
     port: u16,
-) -> Guard {
+) -> Server {
     let cfg = root.join(format!("{name}.yml"));
     std::fs::write(&cfg, config).expect("write config");
-    let mut g = Guard::start(
+    let mut g = Server::start(
         "prometheus",
         Command::new(bin)
             .arg(format!("--config.file={}", cfg.display()))
@@ -183,7 +61,7 @@ fn start_prometheus(
             .arg("--storage.tsdb.retention.time=100y"),
         root.join(format!("{name}.log")),
     );
-    g.wait_ready(port);
+    g.wait_ready(port, "/-/ready", READY_TIMEOUT);
     g
 }
 
@@ -250,26 +128,6 @@ fn prometheus_remote_write_reaches_serve_bit_for_bit() {
     );
 }
 
-/// Waits (bounded) until the process wrote `needle` to its log.
-fn wait_for_log(g: &mut Guard, needle: &str) {
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(status)) = g.child.try_wait() {
-            panic!("{} exited early ({status})\n{}", g.name, g.log_tail());
-        }
-        if std::fs::read_to_string(&g.log).is_ok_and(|t| t.contains(needle)) {
-            return;
-        }
-        assert!(
-            start.elapsed() < READY_TIMEOUT,
-            "{} did not log {needle:?} within {READY_TIMEOUT:?}\n{}",
-            g.name,
-            g.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn prometheus_remote_writes_to_serve_over_https_with_a_bearer_token() {
     let Some((prom, pt)) =
@@ -290,7 +148,7 @@ fn prometheus_remote_writes_to_serve_over_https_with_a_bearer_token() {
     std::fs::write(&token, "tls-interop-token\n").unwrap();
     let ours = root.join("ours");
     let (sport, pport) = (free_port(), free_port());
-    let mut serve = Guard::start(
+    let mut serve = Server::start(
         "tsdb-cli serve",
         Command::new(env!("CARGO_BIN_EXE_tsdb-cli")).args([
             "serve",
@@ -307,7 +165,7 @@ fn prometheus_remote_writes_to_serve_over_https_with_a_bearer_token() {
         ]),
         root.join("serve.log"),
     );
-    wait_for_log(&mut serve, &format!("serving https://127.0.0.1:{sport}"));
+    serve.wait_for_log(&format!("serving https://127.0.0.1:{sport}"), READY_TIMEOUT);
     let config = format!(
         "global:\n  scrape_interval: 1s\n\
          scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{pport}']\n\

@@ -98,6 +98,46 @@ impl Server {
         }
     }
 
+    /// SIGTERM, then waits (at most 60 s) for the exit; returns its code. Panics with the log if it
+    /// does not stop.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} did not stop within 60 s of SIGTERM\n{}",
+            self.name,
+            self.log_tail()
+        );
+    }
+
+    /// Waits (at most `bound`) until its log contains `needle`; panics with the log otherwise.
+    pub fn wait_for_log(&mut self, needle: &str, bound: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited early ({status})\n{}", self.name, self.log_tail());
+            }
+            if std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains(needle)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < bound,
+                "{} did not log {needle:?} within {bound:?}\n{}",
+                self.name,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
