@@ -1,0 +1,18 @@
+//! PromQL over a [`tsdb::Querier`]: instant and range queries evaluated with Prometheus 2.x's semantics
+//! (the 5-minute lookback and staleness markers, `offset` and `@`, subqueries, vector matching, every
+//! aggregation and float function), answering what Prometheus answers on the same data.
+//!
+//! Parsing is the `promql-parser` crate's (Prometheus's grammar); this crate owns evaluation:
+//! [`Engine::instant`] and [`Engine::range`] select each vector or matrix selector once over the whole
+//! query range (postings for every matcher, samples read through the streaming querier), then evaluate
+//! every step. A query is bounded by [`EngineOptions::max_samples`] and by its [`QueryOptions`] deadline
+//! and cancel flag.
+
+pub mod engine;
+pub mod error;
+pub mod functions;
+pub mod value;
+
+pub use engine::{Engine, EngineOptions, QueryOptions, Queryable};
+pub use error::QueryError;
+pub use value::{format_float, QueryResult, RangeSeries, Sample, Value};
