@@ -10,7 +10,9 @@
 
 pub mod engine;
 pub mod error;
+mod eval;
 pub mod functions;
+mod parse;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions, QueryOptions, Queryable};
