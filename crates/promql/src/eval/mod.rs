@@ -184,7 +184,12 @@ impl<'a> Evaluator<'a> {
                             s.labels = drop_name(&s.labels);
                             s.points.iter_mut().for_each(|p| p.1 = -p.1);
                         }
-                        Val::Vector(dedup(ss)?)
+                        // Prometheus checks the whole result here, not step by step.
+                        ss.sort_by(|a, b| a.labels.cmp(&b.labels));
+                        if ss.windows(2).any(|w| w[0].labels == w[1].labels) {
+                            return Err(same_labelset());
+                        }
+                        Val::Vector(ss)
                     }
                     other => {
                         return Err(QueryError::Execution(format!(
