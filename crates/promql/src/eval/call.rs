@@ -373,9 +373,10 @@ impl Evaluator<'_> {
             match le {
                 None => group_of.push(None),
                 Some(le) => {
-                    let g = drop_name(&s.labels).without("le");
+                    // Grouped by every label but `le` (the name too), labelled without the name.
+                    let g = s.labels.without("le");
                     let gi = *index.entry(g.clone()).or_insert_with(|| {
-                        groups.push(g);
+                        groups.push(drop_name(&g));
                         groups.len() - 1
                     });
                     group_of.push(Some((gi, le)));
@@ -410,7 +411,7 @@ impl Evaluator<'_> {
             }
         }
         out.retain(|s| !s.points.is_empty());
-        Ok(Val::Vector(out))
+        Ok(Val::Vector(dedup(out)?))
     }
 }
 
@@ -464,21 +465,22 @@ fn absent(arg: &Expr, v: &[Series], present: Option<&[bool]>, ctx: Ctx) -> Vec<S
         Expr::MatrixSelector(ms) => Some(&ms.vs),
         _ => None,
     };
+    // As Prometheus builds them: an equality matcher sets its label unless already set; any other
+    // matcher on a name (or a second equality) removes it.
     let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut dup: Vec<String> = Vec::new();
     if let Some(vs) = vs {
         for m in &vs.matchers.matchers {
-            if m.name == "__name__" || !matches!(m.op, PMatchOp::Equal) {
+            if m.name == "__name__" {
                 continue;
             }
-            if pairs.iter().any(|(n, _)| *n == m.name) {
-                dup.push(m.name.clone());
-            } else {
+            let set = pairs.iter().any(|(n, _)| *n == m.name);
+            if matches!(m.op, PMatchOp::Equal) && !set {
                 pairs.push((m.name.clone(), m.value.clone()));
+            } else {
+                pairs.retain(|(n, _)| *n != m.name);
             }
         }
     }
-    pairs.retain(|(n, _)| !dup.contains(n));
     let labels = Labels::new(pairs).unwrap_or_default();
     vec![Series { labels, points }]
 }
