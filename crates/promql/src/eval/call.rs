@@ -227,6 +227,7 @@ impl Evaluator<'_> {
                     points: win,
                     range_start: te - spec.range,
                     range_end: te,
+                    at: t,
                 };
                 if let Some(v) = f(&window, &sargs) {
                     res.push((t, v));

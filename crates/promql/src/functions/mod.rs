@@ -22,6 +22,8 @@ pub struct Window<'a> {
     pub range_start: i64,
     /// Step time minus the selector's offset, milliseconds.
     pub range_end: i64,
+    /// The step's own time (what `predict_linear` predicts from), milliseconds.
+    pub at: i64,
 }
 
 /// A range-vector function: its window and its scalar arguments at this step (`predict_linear`'s
