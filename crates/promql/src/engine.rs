@@ -151,10 +151,12 @@ impl Engine {
         }
         let expr = parse(query)?;
         match expr_kind(&expr) {
-            "range vector" | "string" => return Err(QueryError::Parse(format!(
+            "range vector" | "string" => {
+                return Err(QueryError::Parse(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 expr_kind(&expr)
-            ))),
+            )))
+            }
             _ => {}
         }
         let mut ev = Evaluator::new(db, &self.opts, qo, start, end);
@@ -170,13 +172,15 @@ impl Engine {
                     .collect(),
             }],
             Val::Vector(ss) => ss,
-            other => return Err(QueryError::Parse(format!(
+            other => {
+                return Err(QueryError::Parse(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 match other {
                     Val::Str(_) => "string",
                     _ => "range vector",
                 }
-            ))),
+            )))
+            }
         };
         Ok(QueryResult {
             value: Value::Matrix(to_matrix(series)),

@@ -18,3 +18,11 @@ pub mod value;
 pub use engine::{Engine, EngineOptions, QueryOptions, Queryable};
 pub use error::QueryError;
 pub use value::{format_float, QueryResult, RangeSeries, Sample, Value};
+
+/// Checks that `query` parses as PromQL (with the functions this engine knows), without evaluating it.
+///
+/// # Errors
+/// [`QueryError::Parse`] with the parser's message.
+pub fn parse_check(query: &str) -> Result<(), QueryError> {
+    parse::parse(query).map(|_| ())
+}

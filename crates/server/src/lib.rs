@@ -2,7 +2,7 @@
 //! unchanged. `POST /api/v1/write` receives remote write 1.0 and 2.0 ([`mod@write`]), `POST /api/v1/read`
 //! answers remote read with samples or streamed XOR chunks ([`read`]), `/api/v1/labels`,
 //! `/api/v1/label/<name>/values` and `/api/v1/series` serve the metadata API in Prometheus's JSON envelope
-//! ([`api`]), `POST /api/v1/import/prometheus` takes text formats ([`import`]), `POST /api/v1/otlp/v1/metrics` OTLP metrics ([`otlp`]), `/metrics` the server's and engine's own metrics ([`metrics`]), and `/-/healthy`, `/-/ready`.
+//! ([`api`]), `/api/v1/query` and `/api/v1/query_range` evaluate PromQL ([`query`]), `POST /api/v1/import/prometheus` takes text formats ([`import`]), `POST /api/v1/otlp/v1/metrics` OTLP metrics ([`otlp`]), `/metrics` the server's and engine's own metrics ([`metrics`]), and `/-/healthy`, `/-/ready`.
 //!
 //! Protocol messages come from `tsdb-remote`; storage from `tsdb`. Appends and reads run on tokio's blocking
 //! threads, so no database lock is ever held across an `await`. The binary (`tsdb-cli serve`) owns flags,
@@ -12,6 +12,7 @@ pub mod api;
 pub mod import;
 pub mod metrics;
 pub mod otlp;
+pub mod query;
 pub mod read;
 pub mod tls;
 pub mod write;
@@ -50,6 +51,17 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// Serve HTTPS with this configuration (see [`tls::load_tls`]) instead of plain HTTP. Default none.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Most samples one PromQL query may hold at once (`--query.max-samples`). Default 50,000,000.
+    pub max_query_samples: usize,
+    /// PromQL queries evaluated at once (`--query.max-concurrency`); more wait for a turn. Default 20.
+    pub max_concurrent_queries: usize,
+    /// Longest a PromQL query may run (`--query.timeout`); a query's own `timeout` can only shorten it.
+    /// Default 2 minutes.
+    pub query_timeout: std::time::Duration,
+    /// How far back a selector looks for a sample (`--query.lookback-delta`). Default 5 minutes.
+    pub lookback_delta: std::time::Duration,
+    /// Log queries that take at least this long as a JSON line on standard error. Default none.
+    pub slow_query_threshold: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -63,6 +75,11 @@ impl Default for Config {
             max_concurrent_requests: 64,
             request_timeout: std::time::Duration::from_secs(60),
             tls: None,
+            max_query_samples: 50_000_000,
+            max_concurrent_queries: 20,
+            query_timeout: std::time::Duration::from_secs(120),
+            lookback_delta: std::time::Duration::from_secs(300),
+            slow_query_threshold: None,
         }
     }
 }
@@ -74,6 +91,8 @@ pub(crate) struct AppState {
     pub metrics: metrics::Metrics,
     pub ready: AtomicBool,
     pub permits: tokio::sync::Semaphore,
+    pub query_permits: tokio::sync::Semaphore,
+    pub engine: tsdb_promql::Engine,
 }
 
 /// A bound, not yet running server.
@@ -93,6 +112,11 @@ impl Server {
                 metrics: metrics::Metrics::default(),
                 ready: AtomicBool::new(true),
                 permits: tokio::sync::Semaphore::new(cfg.max_concurrent_requests.max(1)),
+                query_permits: tokio::sync::Semaphore::new(cfg.max_concurrent_queries.max(1)),
+                engine: tsdb_promql::Engine::new(tsdb_promql::EngineOptions {
+                    lookback_delta_ms: cfg.lookback_delta.as_millis() as i64,
+                    max_samples: cfg.max_query_samples,
+                }),
                 cfg,
             }),
         })
@@ -159,8 +183,19 @@ fn router(state: Arc<AppState>) -> Router {
             throttle,
         ))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth));
+    // PromQL queries have their own concurrency limit and deadline (`Config::query_timeout`), so they
+    // are not under the request throttle.
+    let queries = Router::new()
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query::exemplars).post(query::exemplars),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .merge(protected)
+        .merge(queries)
         .route("/-/healthy", get(|| async { "tsdb-server is Healthy.\n" }))
         .route("/-/ready", get(ready))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))

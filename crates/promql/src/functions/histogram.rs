@@ -94,8 +94,14 @@ mod tests {
     fn edge_cases() {
         assert!(q(0.5, &[(1.0, 3.0)]).is_nan(), "no +Inf bucket");
         assert!(q(0.5, &[(f64::INFINITY, 3.0)]).is_nan(), "one bucket");
-        assert!(q(0.5, &[(1.0, 0.0), (f64::INFINITY, 0.0)]).is_nan(), "empty");
-        assert_eq!(q(-1.0, &[(1.0, 1.0), (f64::INFINITY, 1.0)]), f64::NEG_INFINITY);
+        assert!(
+            q(0.5, &[(1.0, 0.0), (f64::INFINITY, 0.0)]).is_nan(),
+            "empty"
+        );
+        assert_eq!(
+            q(-1.0, &[(1.0, 1.0), (f64::INFINITY, 1.0)]),
+            f64::NEG_INFINITY
+        );
         assert_eq!(q(2.0, &[(1.0, 1.0), (f64::INFINITY, 1.0)]), f64::INFINITY);
         // The rank in +Inf: the highest finite bound.
         assert_eq!(q(0.9, &[(1.0, 1.0), (f64::INFINITY, 10.0)]), 1.0);

@@ -1,5 +1,5 @@
-//! `serve`: the database on the network (`tsdb-server`): remote write in, remote read and the metadata API
-//! out, `/metrics`; until SIGTERM or SIGINT, then a clean close.
+//! `serve`: the database on the network (`tsdb-server`): remote write in, remote read, PromQL and the
+//! metadata API out, `/metrics`; until SIGTERM or SIGINT, then a clean close.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,11 @@ use crate::open::{db_error, open_db_create, ForwardArgs, WriteArgs};
         translator names them.\n  \
         POST /api/v1/import/prometheus\n      Prometheus text, OpenMetrics or Influx line protocol; bad \
         lines reported, the rest stored.\n  \
+        GET|POST /api/v1/query, /api/v1/query_range\n      PromQL, instant (query, time, timeout) and \
+        range (query, start, end, step, timeout), answered in Prometheus's JSON; errors typed as \
+        Prometheus types them (bad_data 400, execution 422, timeout 503). At most 11,000 points per \
+        series; --query.max-samples, --query.max-concurrency and --query.timeout bound them. \
+        /api/v1/query_exemplars answers an empty list.\n  \
         GET  /api/v1/labels, /api/v1/label/NAME/values, /api/v1/series\n      The metadata API with \
         match[], start, end, limit, in Prometheus's JSON envelope.\n  \
         GET  /api/v1/status/buildinfo, /api/v1/status/tsdb\n      Build information; head statistics and \
@@ -51,6 +56,8 @@ use crate::open::{db_error, open_db_create, ForwardArgs, WriteArgs};
         tsdb-cli serve --data-dir data --listen 0.0.0.0:9201 --auth-token-file token --sync always\n  \
         tsdb-cli serve --data-dir data --tls-cert-file cert.pem --tls-key-file key.pem\n  \
         curl -s 'http://127.0.0.1:9201/api/v1/series?match[]=up'\n  \
+        curl -s 'http://127.0.0.1:9201/api/v1/query_range' --data-urlencode 'query=sum by (job) (rate(http_requests_total[5m]))' \\\n      -d start=2026-12-01T00:00:00Z -d end=2026-12-01T06:00:00Z -d step=60\n  \
+        promtool query instant http://127.0.0.1:9201 'up == 0'\n  \
         curl -s --data-binary @metrics.prom http://127.0.0.1:9201/api/v1/import/prometheus\n  \
         tsdb-cli bench remote-write --url http://127.0.0.1:9201/api/v1/write series.jsonl\n\n\
         Prometheus sending to it and reading from it (prometheus.yml):\n  \
@@ -105,9 +112,44 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_concurrent_requests: usize,
 
-    /// Seconds before an unanswered request gets a 503.
+    /// Seconds before an unanswered request gets a 503 (PromQL queries have --query.timeout instead).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub request_timeout: u64,
+
+    /// Most samples one PromQL query may hold in memory at once; over it the query fails with
+    /// `execution` (422), as Prometheus's flag of the same name.
+    #[arg(
+        long = "query.max-samples",
+        default_value_t = 50_000_000,
+        value_name = "N"
+    )]
+    pub query_max_samples: usize,
+
+    /// PromQL queries evaluated at once; more wait their turn.
+    #[arg(long = "query.max-concurrency", default_value_t = 20, value_name = "N")]
+    pub query_max_concurrency: usize,
+
+    /// Longest a PromQL query may run before it fails with `timeout` (503); a request's `timeout`
+    /// parameter can only shorten it. A duration (`2m`, `90s`) or seconds.
+    #[arg(long = "query.timeout", default_value = "2m", value_name = "DURATION", value_parser = duration_arg)]
+    pub query_timeout: Duration,
+
+    /// How far back an instant selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_name = "DURATION", value_parser = duration_arg)]
+    pub query_lookback_delta: Duration,
+
+    /// Log every PromQL query that takes at least this long as one JSON line on stderr (query, times,
+    /// duration, samples loaded). Default: no query log.
+    #[arg(long = "query.slow-log-threshold", value_name = "DURATION", value_parser = duration_arg)]
+    pub query_slow_log_threshold: Option<Duration>,
+}
+
+/// A positive duration as Prometheus's flags take one: `2m`, `1h30m`, `500ms`, or seconds.
+fn duration_arg(s: &str) -> std::result::Result<Duration, String> {
+    match tsdb_server::query::parse_duration_ms(s)? {
+        ms if ms > 0 => Ok(Duration::from_millis(ms as u64)),
+        _ => Err(format!("{s:?} is not a positive duration")),
+    }
 }
 
 /// Runs the server until a signal, then closes the database.
@@ -151,6 +193,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         max_concurrent_requests: args.max_concurrent_requests,
         request_timeout: Duration::from_secs(args.request_timeout),
         tls,
+        max_query_samples: args.query_max_samples,
+        max_concurrent_queries: args.query_max_concurrency,
+        query_timeout: args.query_timeout,
+        lookback_delta: args.query_lookback_delta,
+        slow_query_threshold: args.query_slow_log_threshold,
         ..tsdb_server::Config::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
