@@ -86,6 +86,7 @@ impl Engine {
     ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
         let mut ev = Evaluator::new(db, &self.opts, qo, time, time);
+        ev.check_now()?;
         let ctx = Ctx {
             start: time,
             end: time,
@@ -160,6 +161,7 @@ impl Engine {
             _ => {}
         }
         let mut ev = Evaluator::new(db, &self.opts, qo, start, end);
+        ev.check_now()?;
         let ctx = Ctx { start, end, step };
         let v = ev.eval(&expr, ctx)?;
         let series = match v {

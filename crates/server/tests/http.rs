@@ -708,3 +708,114 @@ async fn text_import_reports_bad_lines_and_stores_the_rest() {
     );
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promql_api_answers_and_fails_as_prometheus_does() {
+    let f = Fixture::start(Config {
+        max_query_samples: 3,
+        ..Config::default()
+    })
+    .await;
+    assert_eq!(f.write_v1(&batch()).await.0, 204);
+    let json = |b: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&b).unwrap();
+    let get = |q: &str| format!("/api/v1/query?{q}");
+
+    let (code, h, b) = f
+        .send("GET", &get("query=up&time=1700000001"), &[], vec![])
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(
+        String::from_utf8(b).unwrap(),
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1700000001,"0"]}]}}"#
+    );
+    // After the stale marker the series is gone.
+    let (_, _, b) = f
+        .send("GET", &get("query=up&time=1700000002.5"), &[], vec![])
+        .await;
+    assert_eq!(json(b)["data"]["result"], serde_json::json!([]));
+    // Form POST, a range query, durations as steps.
+    let (code, _, b) = f
+        .send(
+            "POST",
+            "/api/v1/query_range",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"query=sum%28temp%29+*+2&start=1700000000&end=1700000001&step=1s".to_vec(),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        json(b)["data"],
+        serde_json::json!({"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"41"],[1700000001,"42"]]}]})
+    );
+    let (_, _, b) = f
+        .send("GET", &get("query=1%2F0&time=1.5"), &[], vec![])
+        .await;
+    assert_eq!(json(b)["data"]["result"], serde_json::json!([1.5, "+Inf"]));
+
+    // Each failure with Prometheus's status and errorType.
+    let cases: &[(&str, u16, &str)] = &[
+        ("/api/v1/query?query=sum%28", 400, "bad_data"),
+        ("/api/v1/query?query=no_such_function%28up%29", 400, "bad_data"),
+        ("/api/v1/query?query=rate%28up%5B5x%5D%29", 400, "bad_data"),
+        ("/api/v1/query?query=up&time=yesterday", 400, "bad_data"),
+        ("/api/v1/query?query=up&timeout=soon", 400, "bad_data"),
+        ("/api/v1/query_range?query=up&start=0&end=100&step=abc", 400, "bad_data"),
+        ("/api/v1/query_range?query=up&start=0&end=11001&step=1", 400, "bad_data"),
+        ("/api/v1/query_range?query=up&start=10&end=0&step=1", 400, "bad_data"),
+        ("/api/v1/query_range?query=up%5B1m%5D&start=0&end=10&step=1", 400, "bad_data"),
+        // Four samples of temp and up held at once, over the limit of three.
+        ("/api/v1/query?query=%7B__name__%3D~%22.%2B%22%7D%5B1h%5D&time=1700000002", 422, "execution"),
+        ("/api/v1/query?query=up%20%2B%20on%28%29%20group_left%20%7B__name__%3D~%22.%2B%22%7D&time=1700000001", 422, "execution"),
+        ("/api/v1/query?query=up&timeout=0", 503, "timeout"),
+    ];
+    for (path, want_code, want_type) in cases {
+        let (code, h, b) = f.send("GET", path, &[], vec![]).await;
+        let v = json(b);
+        assert_eq!(
+            (code, v["errorType"].as_str().unwrap_or("")),
+            (*want_code, *want_type),
+            "{path}: {v}"
+        );
+        assert_eq!(v["status"], "error");
+        assert_eq!(h["content-type"], "application/json");
+        assert!(!v["error"].as_str().unwrap_or("").is_empty(), "{path}: {v}");
+    }
+    let (_, _, b) = f
+        .send(
+            "GET",
+            "/api/v1/query?query=%7B__name__%3D~%22.%2B%22%7D%5B1h%5D&time=1700000002",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        json(b)["error"],
+        "query processing would load too many samples into memory in query execution"
+    );
+    let (_, _, b) = f
+        .send(
+            "GET",
+            "/api/v1/query_range?query=up&start=0&end=11001&step=1",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        json(b)["error"],
+        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+    );
+    let (code, _, b) = f
+        .send(
+            "GET",
+            "/api/v1/query_exemplars?query=up&start=0&end=10",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        (code, json(b)),
+        (200, serde_json::json!({"status":"success","data":[]}))
+    );
+    f.stop().await;
+}
