@@ -228,6 +228,20 @@ pub fn base2_bytes(n: u64) -> String {
     parts.concat()
 }
 
+/// A positive duration argument as Prometheus's flags take one (`2m`, `1h30m`, `500ms`, or seconds),
+/// in milliseconds.
+pub fn positive_duration_ms(s: &str) -> Result<i64, String> {
+    match tsdb_server::query::parse_duration_ms(s)? {
+        ms if ms > 0 => Ok(ms),
+        _ => Err(format!("{s:?} is not a positive duration")),
+    }
+}
+
+/// [`positive_duration_ms`] as a [`std::time::Duration`].
+pub fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    positive_duration_ms(s).map(|ms| std::time::Duration::from_millis(ms as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

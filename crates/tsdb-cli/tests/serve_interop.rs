@@ -25,21 +25,7 @@ fn prometheus(test: &str) -> Option<(PathBuf, PathBuf)> {
 }
 
 fn start_serve(root: &Path, data: &Path, port: u16) -> Server {
-    let mut g = Server::start(
-        "tsdb-cli serve",
-        Command::new(env!("CARGO_BIN_EXE_tsdb-cli")).args([
-            "serve",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--sync",
-            "always",
-        ]),
-        root.join("serve.log"),
-    );
-    g.wait_ready(port, "/-/ready", READY_TIMEOUT);
-    g
+    common::prom::start_serve(root, data, port, &["--sync", "always"])
 }
 
 fn start_prometheus(

@@ -6,7 +6,10 @@ use tsdb_labels::Labels;
 
 use crate::{Engine, QueryOptions, Value};
 
-fn db_with(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> (tempfile::TempDir, Db) {
+/// A series for [`db_with`]: its label pairs and its samples.
+type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+fn db_with(series: &[TestSeries<'_>]) -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), Options::default()).expect("open");
     let mut app = db.appender();

@@ -52,6 +52,12 @@ pub enum BenchCommand {
         about = "Send remote write requests to a receiver and report samples/s and latency percentiles"
     )]
     RemoteWrite(super::bench_rw::BenchRemoteWriteArgs),
+    #[command(about = "Write a deterministic demo data set (demo_* series) as OpenMetrics text")]
+    DemoData(super::bench_demo::BenchDemoArgs),
+    #[command(
+        about = "Time PromQL range queries against one or more servers, alternating, and report medians and ratios"
+    )]
+    Query(super::bench_query::BenchQueryArgs),
 }
 
 /// Arguments of `bench write`.
@@ -85,6 +91,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let labels = read_labels(&a.file, a.metrics)?;
             super::bench_rw::run(&a, labels)
         }
+        BenchCommand::DemoData(a) => super::bench_demo::run(&a),
+        BenchCommand::Query(a) => super::bench_query::run(&a),
     }
 }
 

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod analyze;
 pub mod append;
 pub mod bench;
+pub mod bench_demo;
+pub mod bench_query;
 pub mod bench_rw;
 pub mod dump;
 pub mod import;

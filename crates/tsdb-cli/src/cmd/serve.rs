@@ -131,25 +131,17 @@ pub struct ServeArgs {
 
     /// Longest a PromQL query may run before it fails with `timeout` (503); a request's `timeout`
     /// parameter can only shorten it. A duration (`2m`, `90s`) or seconds.
-    #[arg(long = "query.timeout", default_value = "2m", value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long = "query.timeout", default_value = "2m", value_name = "DURATION", value_parser = crate::timefmt::positive_duration)]
     pub query_timeout: Duration,
 
     /// How far back an instant selector looks for a sample.
-    #[arg(long = "query.lookback-delta", default_value = "5m", value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_name = "DURATION", value_parser = crate::timefmt::positive_duration)]
     pub query_lookback_delta: Duration,
 
     /// Log every PromQL query that takes at least this long as one JSON line on stderr (query, times,
     /// duration, samples loaded). Default: no query log.
-    #[arg(long = "query.slow-log-threshold", value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long = "query.slow-log-threshold", value_name = "DURATION", value_parser = crate::timefmt::positive_duration)]
     pub query_slow_log_threshold: Option<Duration>,
-}
-
-/// A positive duration as Prometheus's flags take one: `2m`, `1h30m`, `500ms`, or seconds.
-fn duration_arg(s: &str) -> std::result::Result<Duration, String> {
-    match tsdb_server::query::parse_duration_ms(s)? {
-        ms if ms > 0 => Ok(Duration::from_millis(ms as u64)),
-        _ => Err(format!("{s:?} is not a positive duration")),
-    }
 }
 
 /// Runs the server until a signal, then closes the database.

@@ -423,3 +423,21 @@ pub fn checksums(dir: &Path) -> BTreeMap<String, (u64, u64)> {
     walk(dir, dir, &mut m);
     m
 }
+
+/// Starts `tsdb-cli serve` on `data`, listening on 127.0.0.1:`port`, with the extra flags given; waits
+/// until it is ready (bounded).
+pub fn start_serve(root: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
+    let mut g = Server::start(
+        "tsdb-cli serve",
+        Command::new(env!("CARGO_BIN_EXE_tsdb-cli"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra),
+        root.join(format!("serve-{port}.log")),
+    );
+    g.wait_ready(port, "/-/ready", Duration::from_secs(60));
+    g
+}
