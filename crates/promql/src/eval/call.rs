@@ -199,14 +199,6 @@ impl Evaluator<'_> {
         for &i in &scalar_idx {
             scalars.push(self.scalar_arg(args.get(i).copied(), ctx)?);
         }
-        {
-            let mut sargs = Vec::with_capacity(scalars.len());
-            for k in 0..ctx.len() {
-                sargs.clear();
-                sargs.extend(scalars.iter().map(|s| s[k]));
-                functions::range::check_args(name, &sargs).map_err(QueryError::Execution)?;
-            }
-        }
         let arg = args.get(matrix_at).copied().ok_or_else(|| missing(name))?;
         let keep_name = name == "last_over_time";
         let mut out = Vec::new();
@@ -223,6 +215,8 @@ impl Evaluator<'_> {
                 }
                 sargs.clear();
                 sargs.extend(scalars.iter().map(|s| s[k]));
+                // As in Prometheus, arguments are checked only where the function runs.
+                functions::range::check_args(name, &sargs).map_err(QueryError::Execution)?;
                 let window = Window {
                     points: win,
                     range_start: te - spec.range,
