@@ -126,12 +126,13 @@ struct Civil {
 /// The UTC date of `v` seconds since the epoch, truncated towards zero to whole seconds as Go's
 /// `int64(v)` converts (a value out of range, or NaN, is the least `int64`, as on amd64).
 fn date(v: f64) -> Civil {
-    let secs =
-        if v.is_nan() || v >= 9.223_372_036_854_775_807e18 || v < -9.223_372_036_854_775_808e18 {
-            i64::MIN
-        } else {
-            v as i64
-        };
+    // 2^63: the first float past i64::MAX.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let secs = if (-LIMIT..LIMIT).contains(&v) {
+        v as i64
+    } else {
+        i64::MIN
+    };
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
