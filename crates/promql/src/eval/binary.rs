@@ -65,9 +65,10 @@ impl Op {
         matches!(self, Op::And | Op::Or | Op::Unless)
     }
 
-    /// Arithmetic drops `__name__`, comparisons keep it (unless `bool`).
+    /// Arithmetic drops `__name__`; comparisons (unless `bool`), set operators and, in Prometheus
+    /// 2.x, `atan2` keep it.
     fn drops_name(self) -> bool {
-        !self.is_comparison() && !self.is_set()
+        !self.is_comparison() && !self.is_set() && self != Op::Atan2
     }
 }
 

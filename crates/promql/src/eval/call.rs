@@ -90,12 +90,13 @@ impl Evaluator<'_> {
                 if ctx.len() == 1 {
                     let desc = name == "sort_desc";
                     let key = |s: &Series| s.points.first().map_or(f64::NAN, |p| p.1);
+                    // NaN last in both orders, as Prometheus sorts.
                     v.sort_by(|a, b| {
                         let (x, y) = (key(a), key(b));
                         match (x.is_nan(), y.is_nan()) {
                             (true, true) => std::cmp::Ordering::Equal,
-                            (true, false) => std::cmp::Ordering::Less,
-                            (false, true) => std::cmp::Ordering::Greater,
+                            (true, false) => std::cmp::Ordering::Greater,
+                            (false, true) => std::cmp::Ordering::Less,
                             _ if desc => y.total_cmp(&x),
                             _ => x.total_cmp(&y),
                         }

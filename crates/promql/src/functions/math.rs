@@ -123,60 +123,88 @@ struct Civil {
     minute: i64,
 }
 
-/// The UTC date of `v` seconds since the epoch, truncated towards zero to whole seconds as Go's
-/// `int64(v)` converts (a value out of range, or NaN, is the least `int64`, as on amd64).
+/// The UTC date of `v` seconds since the epoch, as Prometheus (Go's `time.Unix(int64(v), 0).UTC()`
+/// on amd64) computes it: truncated towards zero to whole seconds; a value beyond `int64`, or NaN,
+/// converts to the least `int64`, as amd64's conversion instruction gives; and the calendar is Go's,
+/// counted in unsigned seconds from its absolute zero year, so that times beyond its range wrap just
+/// as Go's do.
 fn date(v: f64) -> Civil {
     // 2^63: the first float past i64::MAX.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    /// Go's `unixToInternal + internalToAbsolute`: seconds from the absolute zero year to 1970.
+    const UNIX_TO_ABSOLUTE: i64 = 62_135_596_800 + 9_223_371_966_579_724_800;
+    const ABSOLUTE_ZERO_YEAR: i64 = -292_277_022_399;
+    const DAY: u64 = 86_400;
+    const DAYS_400: u64 = 365 * 400 + 97;
+    const DAYS_100: u64 = 365 * 100 + 24;
+    const DAYS_4: u64 = 365 * 4 + 1;
     let secs = if (-LIMIT..LIMIT).contains(&v) {
         v as i64
     } else {
         i64::MIN
     };
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let jan1 = days_from_civil(year, 1, 1);
+    let abs = secs.wrapping_add(UNIX_TO_ABSOLUTE) as u64;
+    let mut d = abs / DAY;
+    let mut n = d / DAYS_400;
+    let mut y = 400 * n;
+    d -= DAYS_400 * n;
+    n = d / DAYS_100;
+    n -= n >> 2;
+    y += 100 * n;
+    d -= DAYS_100 * n;
+    n = d / DAYS_4;
+    y += 4 * n;
+    d -= DAYS_4 * n;
+    n = d / 365;
+    n -= n >> 2;
+    y += n;
+    d -= 365 * n;
+    let year = (y as i64).wrapping_add(ABSOLUTE_ZERO_YEAR);
+    let yday = d as i64;
+    let (month, day) = month_day(year, yday);
+    // The absolute zero is a Monday.
+    let weekday = ((abs.wrapping_add(DAY) % (7 * DAY)) / DAY) as i64;
     Civil {
         year,
         month,
         day,
-        day_of_year: days - jan1 + 1,
-        // 1970-01-01 was a Thursday.
-        weekday: (days + 4).rem_euclid(7),
-        hour: rem / 3600,
-        minute: rem % 3600 / 60,
+        day_of_year: yday + 1,
+        weekday,
+        hour: (abs % DAY / 3600) as i64,
+        minute: (abs % 3600 / 60) as i64,
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Month (1–12) and day of month of the zero-based day of the year.
+fn month_day(year: i64, yday: i64) -> (i64, i64) {
+    const DAYS_BEFORE: [i64; 13] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
+    let mut day = yday;
+    if is_leap(year) {
+        if day == 31 + 29 - 1 {
+            return (2, 29);
+        }
+        if day > 31 + 29 - 1 {
+            day -= 1;
+        }
+    }
+    let mut month = (day / 31) as usize;
+    let end = DAYS_BEFORE[month + 1];
+    let begin = if day >= end {
+        month += 1;
+        end
+    } else {
+        DAYS_BEFORE[month]
+    };
+    (month as i64 + 1, day - begin + 1)
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 if is_leap(y) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
