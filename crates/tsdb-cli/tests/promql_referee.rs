@@ -418,8 +418,8 @@ fn promtool_queries_print_what_they_print_against_prometheus() {
             &start_flag,
             &end_flag,
         ],
-        vec!["labels", "instance"],
-        vec!["labels", "__name__"],
+        vec!["labels", &start_flag, &end_flag, "instance"],
+        vec!["labels", &start_flag, &end_flag, "__name__"],
         vec!["labels", &start_flag, &end_flag, "mode"],
         vec!["instant", "--time=1700000000", "sum("],
     ];
