@@ -17,7 +17,7 @@ pub mod value;
 
 pub use engine::{Engine, EngineOptions, QueryOptions, Queryable};
 pub use error::QueryError;
-pub use value::{format_float, QueryResult, RangeSeries, Sample, Value};
+pub use value::{format_float, write_float, write_int, QueryResult, RangeSeries, Sample, Value};
 
 /// Checks that `query` parses as PromQL (with the functions this engine knows), without evaluating it.
 ///

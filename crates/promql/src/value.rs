@@ -73,14 +73,49 @@ pub struct QueryResult {
 /// A float as Prometheus's JSON writes it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`): the shortest
 /// decimal that reads back as the same float, never an exponent; `NaN`, `+Inf`, `-Inf`.
 pub fn format_float(v: f64) -> String {
+    let mut s = String::new();
+    write_float(&mut s, v);
+    s
+}
+
+/// [`format_float`] appended to `out`, without allocating: whole numbers below 2^53 are written as
+/// integers directly, others through the shortest round-trip decimal.
+pub fn write_float(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
     if v.is_nan() {
-        "NaN".to_owned()
+        out.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".to_owned()
+        out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
+        out.push_str("-Inf");
+    } else if v.fract() == 0.0
+        && v.abs() < 9_007_199_254_740_992.0
+        && !(v == 0.0 && v.is_sign_negative())
+    {
+        write_int(out, v as i64);
     } else {
-        format!("{v}")
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// The decimal digits of `n` appended to `out`.
+pub fn write_int(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
     }
 }
 
@@ -95,6 +130,9 @@ mod tests {
         assert_eq!(format_float(1e21), "1000000000000000000000");
         assert_eq!(format_float(1e-7), "0.0000001");
         assert_eq!(format_float(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_float(-0.0), "-0");
+        assert_eq!(format_float(-42.0), "-42");
+        assert_eq!(format_float(9_007_199_254_740_993.0), "9007199254740992");
         assert_eq!(format_float(f64::NAN), "NaN");
         assert_eq!(format_float(f64::INFINITY), "+Inf");
         assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");

@@ -24,7 +24,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tsdb_labels::Labels;
-use tsdb_promql::{format_float, QueryError, QueryOptions, QueryResult, Value};
+use tsdb_promql::{write_float, write_int, QueryError, QueryOptions, QueryResult, Value};
 
 use crate::api::{parse_form, parse_time};
 use crate::AppState;
@@ -431,7 +431,7 @@ pub fn render(r: &QueryResult) -> String {
     out.push_str(r.value.result_type());
     out.push_str(r#"","result":"#);
     match &r.value {
-        Value::Scalar { t, v } => push_point(&mut out, *t, &format_float(*v)),
+        Value::Scalar { t, v } => push_point(&mut out, *t, *v),
         Value::String { t, v } => {
             out.push('[');
             out.push_str(&seconds(*t));
@@ -448,7 +448,7 @@ pub fn render(r: &QueryResult) -> String {
                 out.push_str(r#"{"metric":"#);
                 push_labels(&mut out, &s.labels);
                 out.push_str(r#","value":"#);
-                push_point(&mut out, s.t, &format_float(s.v));
+                push_point(&mut out, s.t, s.v);
                 out.push('}');
             }
             out.push(']');
@@ -466,7 +466,7 @@ pub fn render(r: &QueryResult) -> String {
                     if j > 0 {
                         out.push(',');
                     }
-                    push_point(&mut out, t, &format_float(v));
+                    push_point(&mut out, t, v);
                 }
                 out.push_str("]}");
             }
@@ -488,11 +488,11 @@ pub fn render(r: &QueryResult) -> String {
     out
 }
 
-fn push_point(out: &mut String, t: i64, v: &str) {
+fn push_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
-    out.push_str(&seconds(t));
+    push_seconds(out, t);
     out.push_str(",\"");
-    out.push_str(v);
+    write_float(out, v);
     out.push_str("\"]");
 }
 
@@ -532,17 +532,24 @@ fn push_json_str(out: &mut String, s: &str) {
 /// milliseconds are not zero (`1435781451.781`, `10.500`, `-1.005`).
 pub fn seconds(t: i64) -> String {
     let mut s = String::with_capacity(16);
-    let mut t = t as i128;
-    if t < 0 {
-        s.push('-');
-        t = -t;
-    }
-    let _ = write!(s, "{}", t / 1000);
-    let frac = t % 1000;
-    if frac != 0 {
-        let _ = write!(s, ".{frac:03}");
-    }
+    push_seconds(&mut s, t);
     s
+}
+
+/// [`seconds`] appended to `out`, without allocating.
+fn push_seconds(out: &mut String, t: i64) {
+    if t < 0 {
+        out.push('-');
+    }
+    let u = t.unsigned_abs();
+    write_int(out, (u / 1000) as i64);
+    let frac = u % 1000;
+    if frac != 0 {
+        out.push('.');
+        for d in [frac / 100, frac / 10 % 10, frac % 10] {
+            out.push((b'0' + d as u8) as char);
+        }
+    }
 }
 
 #[cfg(test)]
