@@ -96,9 +96,7 @@ fn lexical_checks(q: &str) -> Result<(), String> {
                 // 1e20: the exponent's sign is part of the number too.
                 let t = if end < b.len() && matches!(b[end], b'+' | b'-') && t.ends_with(['e', 'E'])
                 {
-                    let (end2, rest) = token_at(end + 1);
-                    let _ = end2;
-                    &q[j..end + 1 + rest.len()]
+                    &q[j..token_at(end + 1).0]
                 } else {
                     t
                 };

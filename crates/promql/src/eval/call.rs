@@ -14,18 +14,6 @@ use super::{dedup, drop_name, Ctx, Evaluator, Series, StepCursor, Val};
 use crate::error::QueryError;
 use crate::functions::{self, Window};
 
-/// Date functions: they take a vector of Unix times, `vector(time())` when called without one.
-const DATE_FUNCTIONS: &[&str] = &[
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "days_in_month",
-    "hour",
-    "minute",
-    "month",
-    "year",
-];
-
 impl Evaluator<'_> {
     pub fn call(&mut self, c: &Call, ctx: Ctx) -> Result<Val, QueryError> {
         let name = c.func.name;
@@ -140,8 +128,8 @@ impl Evaluator<'_> {
         if let Some(f) = functions::range::range_function(name) {
             return self.range_call(name, f, &args, ctx);
         }
-        if DATE_FUNCTIONS.contains(&name) || functions::math::math_function(name).is_some() {
-            return self.math_call(name, &args, ctx);
+        if let Some(f) = functions::math::math_function(name) {
+            return self.math_call(name, f, &args, ctx);
         }
         Err(QueryError::Parse(format!(
             "parse error: function {name:?} is not supported"
@@ -251,9 +239,16 @@ impl Evaluator<'_> {
     }
 
     /// Functions of each value (math, clamps, rounding, date functions), scalar arguments after the vector.
-    fn math_call(&mut self, name: &str, args: &[&Expr], ctx: Ctx) -> Result<Val, QueryError> {
+    fn math_call(
+        &mut self,
+        name: &str,
+        f: functions::MathFn,
+        args: &[&Expr],
+        ctx: Ctx,
+    ) -> Result<Val, QueryError> {
         let mut v = if args.is_empty() {
-            // Date functions of the evaluation time.
+            // Only the date functions may be called without a vector: they then take the evaluation
+            // time, as `vector(time())`.
             vec![Series {
                 labels: Labels::empty(),
                 points: (0..ctx.len())
@@ -262,14 +257,6 @@ impl Evaluator<'_> {
             }]
         } else {
             self.vector_of(args[0], ctx)?
-        };
-        let f = match functions::math::math_function(name) {
-            Some(f) => f,
-            None => {
-                return Err(QueryError::Parse(format!(
-                    "parse error: function {name:?} is not supported"
-                )))
-            }
         };
         let mut scalars = Vec::new();
         for a in args.iter().skip(1) {
