@@ -305,9 +305,17 @@ fn stddev_over_time(w: &Window<'_>, _: &[f64]) -> Option<f64> {
 
 /// `quantile_over_time(φ, v[d])`: φ is the first scalar argument.
 fn quantile_over_time(w: &Window<'_>, args: &[f64]) -> Option<f64> {
+    thread_local! {
+        /// The window's values, sorted in place; reused from step to step.
+        static VALUES: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let phi = args.first().copied().unwrap_or(f64::NAN);
-    let mut values: Vec<f64> = w.points.iter().map(|p| p.1).collect();
-    Some(quantile(phi, &mut values))
+    VALUES.with(|v| {
+        let mut values = v.borrow_mut();
+        values.clear();
+        values.extend(w.points.iter().map(|p| p.1));
+        Some(quantile(phi, &mut values))
+    })
 }
 
 /// Double exponential smoothing with smoothing factor `sf` and trend factor `tf` (checked by
