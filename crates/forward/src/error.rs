@@ -16,6 +16,16 @@ pub enum ForwardError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The TLS set-up of an `https://` destination failed (a file unreadable, not PEM, refused by rustls).
+    #[error("forward to {url}: TLS{}: {reason}", file.as_ref().map(|f| format!(" file {}", f.display())).unwrap_or_default())]
+    Tls {
+        /// Destination.
+        url: String,
+        /// The file concerned, if one is.
+        file: Option<PathBuf>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A file operation on the forwarder's own state failed.
     #[error("forward to {url}: {op} {}: {source}", path.display())]
     Io {

@@ -2,22 +2,25 @@
 //!
 //! This crate owns the sender that tails a WAL directory (any of the three formats [`tsdb_wal::WalReader`]
 //! reads: native, Prometheus `SegmentWAL`, wlog, checkpoints included), keeps the series records it has
-//! seen (ref → labels), and sends the samples as remote write 1.0 (`tsdb_remote::v1`, snappy) to one
-//! destination, sharded by series, in batches of at most [`ForwardOptions::max_samples_per_send`], with a
-//! durably stored position ([`position`]) per destination. It knows no database: what owns the WAL
-//! (`tsdb::Db`) starts a [`Forwarder`] per destination and asks it, before truncating, which segments it
-//! still needs ([`Forwarder::keep_from_segment`]). The wire messages are `tsdb-remote`'s; HTTP is hyper's
-//! client.
+//! seen (ref → labels), and sends the samples as remote write 1.0 or 2.0 (`tsdb_remote::v1`/`v2`, snappy)
+//! to one destination over HTTP or HTTPS (rustls; bearer token or basic auth), sharded by series, in
+//! batches of at most [`ForwardOptions::max_samples_per_send`], with a durably stored position
+//! ([`position`]) per destination. The number of shards follows the lag (`autoscale`). It knows no
+//! database: what owns the WAL (`tsdb::Db`) starts a [`Forwarder`] per destination and asks it, before
+//! truncating, which segments it still needs ([`Forwarder::keep_from_segment`]). The wire messages are
+//! `tsdb-remote`'s; HTTP is hyper's client.
 //!
-//! Delivery is at least once and in order per series: a series always goes to the same shard, a shard
-//! sends its batches one after the other, and the position advances only past WAL entries whose every
+//! Delivery is at least once and in order per series: a series always goes to the same shard within a
+//! round, a shard sends its batches one after the other, a round completes before the next begins (the
+//! shard count changes only between rounds), and the position advances only past WAL entries whose every
 //! sample the destination acknowledged (2xx) or refused for good (4xx other than 429, counted as
-//! rejected). After a crash the sender resumes at the stored position: at most the batches of one unconfirmed
-//! round are sent again, nothing is skipped.
+//! rejected). After a crash the sender resumes at the stored position: at most the batches of one
+//! unconfirmed round are sent again, nothing is skipped.
 
 pub mod error;
 pub mod position;
 
+mod autoscale;
 mod client;
 mod sender;
 
@@ -29,32 +32,77 @@ use std::time::{Duration, Instant};
 
 pub use error::ForwardError;
 pub use position::Position;
+pub use sender::lag_bytes_in;
 
-/// Where to forward: a remote-write 1.0 endpoint (`http://host:port/api/v1/write`) and an optional
-/// bearer token sent as `Authorization: Bearer …`.
+/// Where to forward: a remote-write endpoint (`http://host:port/api/v1/write` or `https://…`), how to
+/// authenticate to it and which protocol version it speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
-    /// The endpoint; only `http://` for now.
+    /// The endpoint: `http://` or `https://`.
     pub url: String,
-    /// Sent as a bearer token when set.
+    /// Sent as `Authorization: Bearer …` when set.
     pub bearer_token: Option<String>,
+    /// Sent as `Authorization: Basic …` (user, password) when set; at most one of this and
+    /// `bearer_token`.
+    pub basic_auth: Option<(String, String)>,
+    /// How an `https://` destination is verified (and how this side proves itself, if asked to).
+    pub tls: TlsOptions,
+    /// The remote-write protocol version to send.
+    pub protocol: Protocol,
 }
 
 impl Destination {
-    /// A destination without credentials.
+    /// A destination without credentials, sent remote write 1.0, verified (if `https://`) against the
+    /// system's certificate authorities.
     pub fn new(url: impl Into<String>) -> Destination {
         Destination {
             url: url.into(),
             bearer_token: None,
+            basic_auth: None,
+            tls: TlsOptions::default(),
+            protocol: Protocol::V1,
         }
     }
+}
+
+/// TLS of an `https://` destination (PEM files, read when the forwarder starts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Certificate authorities that may sign the receiver's certificate. `None`: the system's bundle
+    /// (`SSL_CERT_FILE`, else the usual Linux paths such as `/etc/ssl/certs/ca-certificates.crt`).
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate chain presented to the receiver (with `key_file`), for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key.
+    pub key_file: Option<PathBuf>,
+    /// The name the receiver's certificate must carry, if not the URL's host.
+    pub server_name: Option<String>,
+}
+
+/// The remote-write protocol version a destination is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// Remote write 1.0 (`prometheus.WriteRequest`): what every receiver takes.
+    #[default]
+    V1,
+    /// Remote write 2.0 (`io.prometheus.write.v2.Request`, labels as references into one symbols table per
+    /// request). A receiver that answers 415 does not speak it: the request is retried (with backoff, and
+    /// logged) rather than dropped, so the samples wait in the WAL until the destination is fixed.
+    V2,
 }
 
 /// How a forwarder sends.
 #[derive(Debug, Clone)]
 pub struct ForwardOptions {
-    /// Concurrent connections, each carrying a fixed subset of the series (by series reference). Default 4.
+    /// Concurrent connections (shards) to start with, each carrying a subset of the series (by series
+    /// reference). Default 4. It then moves between `min_shards` and `max_shards` with the lag: while
+    /// rounds are full it doubles as long as that raises the samples sent per second by 10 % (else it goes
+    /// back and holds for 30 s); once a read of the WAL ends caught up with a quick last round, it halves.
     pub shards: usize,
+    /// Fewest shards once caught up. Default 1.
+    pub min_shards: usize,
+    /// Most shards while behind. Default 16.
+    pub max_shards: usize,
     /// Samples per request at most. Default 2,000 (Prometheus's `max_samples_per_send`).
     pub max_samples_per_send: usize,
     /// How often the WAL is read again once everything in it was sent. A sample waits at most this long
@@ -71,18 +119,24 @@ pub struct ForwardOptions {
     /// WAL bytes not yet forwarded beyond which the oldest unsent segments are given up: their samples are
     /// counted as dropped, logged, and no longer held back from truncation. `None` (default): never.
     pub max_lag_bytes: Option<u64>,
+    /// Unsent WAL segments last written longer ago than this are given up the same way (counted as
+    /// dropped, logged). `None` (default): no age limit.
+    pub max_lag_age: Option<Duration>,
 }
 
 impl Default for ForwardOptions {
     fn default() -> Self {
         ForwardOptions {
             shards: 4,
+            min_shards: 1,
+            max_shards: 16,
             max_samples_per_send: 2000,
             poll_interval: Duration::from_millis(200),
             min_backoff: Duration::from_millis(30),
             max_backoff: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             max_lag_bytes: None,
+            max_lag_age: None,
         }
     }
 }
@@ -151,10 +205,14 @@ impl Forwarder {
         dest: Destination,
         opts: ForwardOptions,
     ) -> Result<Forwarder, ForwardError> {
-        let target = client::Target::parse(&dest.url, dest.bearer_token.clone())?;
+        let target = client::Target::new(&dest)?;
         let pos = position::load(state_dir, &dest.url)?.unwrap_or_default();
+        let min_shards = opts.min_shards.max(1);
+        let max_shards = opts.max_shards.max(min_shards);
         let opts = ForwardOptions {
-            shards: opts.shards.max(1),
+            shards: opts.shards.clamp(min_shards, max_shards),
+            min_shards,
+            max_shards,
             max_samples_per_send: opts.max_samples_per_send.max(1),
             ..opts
         };

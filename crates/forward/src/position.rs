@@ -67,6 +67,50 @@ pub fn load(state_dir: &Path, url: &str) -> Result<Option<Position>, ForwardErro
     Ok(Some(Position { segment, offset }))
 }
 
+/// Every destination with a stored position in `state_dir` (URL, position), sorted by URL; none if the
+/// directory does not exist. A damaged file is an error naming it.
+pub fn list(state_dir: &Path) -> Result<Vec<(String, Position)>, ForwardError> {
+    let rd = match std::fs::read_dir(state_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ForwardError::Io {
+                url: String::new(),
+                op: "list",
+                path: state_dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("position") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ForwardError::Io {
+            url: String::new(),
+            op: "read",
+            path: path.clone(),
+            source,
+        })?;
+        // `v1 SEGMENT OFFSET URL`: the URL is what `load` needs to find the file again.
+        let url = text.trim_end().splitn(4, ' ').nth(3).unwrap_or_default();
+        if url.is_empty() {
+            return Err(ForwardError::Position {
+                url: String::new(),
+                path,
+                reason: "no URL after the offset".into(),
+            });
+        }
+        if let Some(p) = load(state_dir, url)? {
+            out.push((url.to_string(), p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Stores `pos` for `url` durably (see the module's documentation); the state directory is created if
 /// needed.
 pub fn store(state_dir: &Path, url: &str, pos: Position) -> Result<(), ForwardError> {
@@ -109,6 +153,8 @@ mod tests {
         };
         store(d.path(), url, p).unwrap();
         assert_eq!(load(d.path(), url).unwrap(), Some(p));
+        assert_eq!(list(d.path()).unwrap(), vec![(url.to_string(), p)]);
+        assert_eq!(list(&d.path().join("none")).unwrap(), vec![]);
         std::fs::write(position_path(d.path(), url), "garbage").unwrap();
         let e = load(d.path(), url).unwrap_err().to_string();
         assert!(e.contains(url) && e.contains("damaged"), "{e}");

@@ -18,9 +18,10 @@ use prost::Message;
 use tsdb_remote::v1;
 use tsdb_wal::{Record, WalReader};
 
+use crate::autoscale::Autoscale;
 use crate::client::{Conn, Outcome, Target};
 use crate::position::{self, Position};
-use crate::{ForwardError, ForwardOptions, Shared};
+use crate::{ForwardError, ForwardOptions, Protocol, Shared};
 
 /// Why a round did not complete.
 struct Stopped;
@@ -44,6 +45,9 @@ pub(crate) fn run(
         conns: (0..opts.shards)
             .map(|_| Some(Conn::new(target.clone(), opts.request_timeout)))
             .collect(),
+        autoscale: Autoscale::new(opts.min_shards, opts.max_shards),
+        last_round_took: Duration::ZERO,
+        target,
         shared,
         wal_dir,
         state_dir,
@@ -154,7 +158,12 @@ struct Sender {
     opts: ForwardOptions,
     /// Acknowledged up to here (stored).
     pos: Position,
+    /// One connection per shard; their number is the shard count.
     conns: Vec<Option<Conn>>,
+    target: Target,
+    autoscale: Autoscale,
+    /// How long the last round took to send.
+    last_round_took: Duration,
     series: HashMap<u64, Arc<Vec<v1::Label>>>,
     /// Whether `series` was filled by a read of the whole log.
     warm: bool,
@@ -184,27 +193,24 @@ impl Sender {
     fn scan(&mut self, rt: &tokio::runtime::Runtime) -> Result<bool, ForwardError> {
         let start = self.pos;
         let mut reader = WalReader::open(&self.wal_dir).map_err(|e| self.wal_error(start, e))?;
-        let segs = list_segment_sizes(&self.wal_dir);
+        let segs = list_segments(&self.wal_dir);
         self.shared
             .lag
             .store(lag_bytes(&segs, start), Ordering::Relaxed);
-        // Under the lag limit, samples of segments before `give_up_before` are dropped, not sent.
-        let give_up_before = self
-            .opts
-            .max_lag_bytes
-            .and_then(|max| give_up_before(&segs, start, max));
-        if let Some(s) = give_up_before {
+        // Over a lag limit, samples of segments before `give_up_before` are dropped, not sent.
+        let limit = LagLimit::of(&self.opts);
+        let give_up_before = limit.give_up_before(&segs, start, SystemTime::now());
+        if let Some((s, why)) = &give_up_before {
             eprintln!(
-                "forward to {}: more than {} WAL bytes not yet forwarded; giving up the samples of segments {}..{} (dropped)",
+                "forward to {}: {why}; giving up the samples of segments {}..{} (dropped)",
                 self.shared.url,
-                self.opts.max_lag_bytes.unwrap_or(0),
                 start.segment,
                 s.saturating_sub(1)
             );
-            self.shared.keep_from.store(s, Ordering::Release);
+            self.shared.keep_from.store(*s, Ordering::Release);
         }
-        let round_limit = self.opts.shards * self.opts.max_samples_per_send * 4;
-        let mut shards: Vec<Vec<tsdb_wal::RefSample>> = vec![Vec::new(); self.opts.shards];
+        let give_up_before = give_up_before.map(|(s, _)| s);
+        let mut shards: Vec<Vec<tsdb_wal::RefSample>> = vec![Vec::new(); self.conns.len()];
         let mut in_round = 0usize;
         let mut last = start;
         let mut dropped_lag = 0u64;
@@ -214,7 +220,7 @@ impl Sender {
                 Ok(None) => break,
                 Err(e) => {
                     // Send what was read before the damage (or the torn tail being written), then report.
-                    if !self.send_round(rt, &mut shards, &mut in_round, last)? {
+                    if !self.send_round(rt, &mut shards, &mut in_round, last, false)? {
                         return Ok(false);
                     }
                     return Err(self.wal_error(last, e));
@@ -248,7 +254,8 @@ impl Sender {
                     } else {
                         for s in ss {
                             if self.series.contains_key(&s.series) {
-                                shards[shard_of(s.series, self.opts.shards)].push(*s);
+                                let k = shard_of(s.series, shards.len());
+                                shards[k].push(*s);
                                 in_round += 1;
                             } else {
                                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -264,8 +271,13 @@ impl Sender {
                     offset: entry.offset + entry.len,
                 };
             }
-            if in_round >= round_limit && !self.send_round(rt, &mut shards, &mut in_round, last)? {
-                return Ok(false);
+            let round_limit = shards.len() * self.opts.max_samples_per_send * 4;
+            if in_round >= round_limit {
+                if !self.send_round(rt, &mut shards, &mut in_round, last, true)? {
+                    return Ok(false);
+                }
+                // The shard count may have changed with the round.
+                shards.resize_with(self.conns.len(), Vec::new);
             }
         }
         if dropped_lag > 0 {
@@ -276,17 +288,31 @@ impl Sender {
         }
         // What is left after the position, from the ends of data the reader found (file sizes count
         // preallocated space).
-        let read: Vec<(u64, u64)> = reader
+        let read: Vec<Segment> = reader
             .segment_stats()
             .iter()
             .filter(|s| !s.checkpoint)
-            .map(|s| (s.seq, s.data_end))
+            .map(|s| Segment {
+                seq: s.seq,
+                len: s.data_end,
+                modified: None,
+            })
             .collect();
         drop(reader);
         self.warm = true;
-        if !self.send_round(rt, &mut shards, &mut in_round, last)? {
+        let tail = in_round > 0;
+        if !self.send_round(rt, &mut shards, &mut in_round, last, false)? {
             return Ok(false);
         }
+        let took = if tail {
+            self.last_round_took
+        } else {
+            Duration::ZERO
+        };
+        let n = self
+            .autoscale
+            .after_caught_up(self.conns.len(), took, self.opts.poll_interval);
+        self.reshard(n);
         self.shared
             .lag
             .store(lag_bytes(&read, self.pos), Ordering::Relaxed);
@@ -300,8 +326,11 @@ impl Sender {
         shards: &mut [Vec<tsdb_wal::RefSample>],
         in_round: &mut usize,
         last: Position,
+        full: bool,
     ) -> Result<bool, ForwardError> {
         if *in_round > 0 {
+            let began = Instant::now();
+            let samples = *in_round as u64;
             self.shared
                 .pending
                 .store(*in_round as u64, Ordering::Relaxed);
@@ -318,12 +347,22 @@ impl Sender {
             let lag = Arc::new(LagCheck {
                 wal_dir: self.wal_dir.clone(),
                 from: self.pos,
-                max: self.opts.max_lag_bytes,
+                limit: LagLimit::of(&self.opts),
             });
             let ok = rt.block_on(self.send_all(work, lag));
             self.shared.pending.store(0, Ordering::Relaxed);
             if !ok {
                 return Ok(false);
+            }
+            self.last_round_took = began.elapsed();
+            if full {
+                let n = self.autoscale.after_full_round(
+                    self.conns.len(),
+                    samples,
+                    self.last_round_took,
+                    Instant::now(),
+                );
+                self.reshard(n);
             }
         }
         if last != self.pos {
@@ -343,8 +382,79 @@ impl Sender {
         Ok(true)
     }
 
-    /// Encodes one request: the samples grouped by series, each series' samples in WAL order.
+    /// Sets the shard count to `n` (connections opened lazily, surplus ones closed).
+    fn reshard(&mut self, n: usize) {
+        let n = n.max(1);
+        if n == self.conns.len() {
+            return;
+        }
+        let (target, timeout) = (&self.target, self.opts.request_timeout);
+        self.conns
+            .resize_with(n, || Some(Conn::new(target.clone(), timeout)));
+        self.shared.shards.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Encodes one request in the destination's protocol.
     fn encode(&self, samples: &[tsdb_wal::RefSample]) -> Request {
+        let (body, max_t) = match self.target.protocol {
+            Protocol::V1 => self.encode_v1(samples),
+            Protocol::V2 => self.encode_v2(samples),
+        };
+        Request {
+            body: Bytes::from(tsdb_remote::snappy::compress(&body)),
+            samples: samples.len() as u64,
+            max_t,
+        }
+    }
+
+    /// Remote write 2.0: the samples grouped by series (each series' samples in WAL order), label names
+    /// and values as references into the request's symbols table (entry 0 the empty string).
+    fn encode_v2(&self, samples: &[tsdb_wal::RefSample]) -> (Vec<u8>, i64) {
+        let mut idx: HashMap<u64, usize> = HashMap::new();
+        let mut symbols: Vec<String> = vec![String::new()];
+        let mut symbol_of: HashMap<&str, u32> = HashMap::new();
+        let mut ts: Vec<tsdb_remote::v2::TimeSeries> = Vec::new();
+        let mut max_t = i64::MIN;
+        for s in samples {
+            max_t = max_t.max(s.t);
+            let i = match idx.get(&s.series) {
+                Some(&i) => i,
+                None => {
+                    let mut refs = Vec::new();
+                    if let Some(labels) = self.series.get(&s.series) {
+                        for l in labels.iter() {
+                            for text in [l.name.as_str(), l.value.as_str()] {
+                                let r = *symbol_of.entry(text).or_insert_with(|| {
+                                    symbols.push(text.to_string());
+                                    (symbols.len() - 1) as u32
+                                });
+                                refs.push(r);
+                            }
+                        }
+                    }
+                    ts.push(tsdb_remote::v2::TimeSeries {
+                        labels_refs: refs,
+                        ..Default::default()
+                    });
+                    idx.insert(s.series, ts.len() - 1);
+                    ts.len() - 1
+                }
+            };
+            ts[i].samples.push(tsdb_remote::v2::Sample {
+                value: s.v,
+                timestamp: s.t,
+                start_timestamp: 0,
+            });
+        }
+        let req = tsdb_remote::v2::Request {
+            symbols,
+            timeseries: ts,
+        };
+        (req.encode_to_vec(), max_t)
+    }
+
+    /// Remote write 1.0: the samples grouped by series, each series' samples in WAL order.
+    fn encode_v1(&self, samples: &[tsdb_wal::RefSample]) -> (Vec<u8>, i64) {
         let mut idx: HashMap<u64, usize> = HashMap::new();
         let mut ts: Vec<v1::TimeSeries> = Vec::new();
         let mut max_t = i64::MIN;
@@ -367,11 +477,7 @@ impl Sender {
             });
         }
         let req = v1::WriteRequest { timeseries: ts };
-        Request {
-            body: Bytes::from(tsdb_remote::snappy::compress(&req.encode_to_vec())),
-            samples: samples.len() as u64,
-            max_t,
-        }
+        (req.encode_to_vec(), max_t)
     }
 
     /// Every shard's requests, shards concurrently; `false` if asked to stop first.
@@ -459,13 +565,13 @@ async fn send_one(
                     );
                 }
                 backoff = (backoff * 2).min(opts.max_backoff);
-                if let Some(max) = lag.max {
-                    let behind = lag_bytes(&list_segment_sizes(&lag.wal_dir), lag.from);
-                    if behind > max {
+                if lag.limit.is_set() {
+                    let segs = list_segments(&lag.wal_dir);
+                    if let Some(over) = lag.limit.exceeded(&segs, lag.from, SystemTime::now()) {
                         shared.dropped.fetch_add(r.samples, Ordering::Relaxed);
                         sub_pending(shared, r.samples);
                         eprintln!(
-                            "forward to {}: {behind} WAL bytes not yet forwarded, more than {max}: dropped {} samples ({why})",
+                            "forward to {}: {over}: dropped {} samples ({why})",
                             shared.url, r.samples
                         );
                         return Ok(());
@@ -490,7 +596,7 @@ struct LagCheck {
     wal_dir: PathBuf,
     /// The stored position when the round began.
     from: Position,
-    max: Option<u64>,
+    limit: LagLimit,
 }
 
 fn sub_pending(shared: &Shared, n: u64) {
@@ -506,8 +612,16 @@ fn shard_of(series: u64, shards: usize) -> usize {
     (series.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % shards
 }
 
-/// `(sequence number, file size)` of the WAL directory's segment files (names of digits only), sorted.
-fn list_segment_sizes(dir: &Path) -> Vec<(u64, u64)> {
+/// A WAL segment file: sequence number, size, last modification.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    seq: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+/// The WAL directory's segment files (names of digits only), sorted.
+fn list_segments(dir: &Path) -> Vec<Segment> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -516,60 +630,185 @@ fn list_segment_sizes(dir: &Path) -> Vec<(u64, u64)> {
                 continue;
             }
             if let (Ok(seq), Ok(md)) = (name.parse::<u64>(), e.metadata()) {
-                out.push((seq, md.len()));
+                out.push(Segment {
+                    seq,
+                    len: md.len(),
+                    modified: md.modified().ok(),
+                });
             }
         }
     }
-    out.sort_unstable();
+    out.sort_unstable_by_key(|s| s.seq);
     out
 }
 
+/// WAL bytes after `pos` in the segment files of `wal_dir` (their sizes, less `pos.offset` in its own
+/// segment): how far a destination stored at `pos` is behind.
+pub fn lag_bytes_in(wal_dir: &Path, pos: Position) -> u64 {
+    lag_bytes(&list_segments(wal_dir), pos)
+}
+
 /// Bytes of the segments at and after `pos` (less `pos.offset`).
-fn lag_bytes(segs: &[(u64, u64)], pos: Position) -> u64 {
+fn lag_bytes(segs: &[Segment], pos: Position) -> u64 {
     segs.iter()
-        .filter(|(s, _)| *s >= pos.segment)
-        .map(|(s, len)| {
-            if *s == pos.segment {
-                len.saturating_sub(pos.offset)
+        .filter(|s| s.seq >= pos.segment)
+        .map(|s| {
+            if s.seq == pos.segment {
+                s.len.saturating_sub(pos.offset)
             } else {
-                *len
+                s.len
             }
         })
         .sum()
 }
 
-/// When more than `max` bytes lie after `pos`, the first segment to keep so that at most `max` (or only the
-/// newest segment) remain.
-fn give_up_before(segs: &[(u64, u64)], pos: Position, max: u64) -> Option<u64> {
-    if lag_bytes(segs, pos) <= max {
-        return None;
-    }
-    let mut total = 0u64;
-    let mut keep = segs.last()?.0;
-    for (s, len) in segs.iter().rev() {
-        total += len;
-        if total > max {
-            break;
+/// How much unsent WAL a destination may leave behind: `max_lag_bytes` and `max_lag_age`.
+#[derive(Debug, Clone, Copy)]
+struct LagLimit {
+    bytes: Option<u64>,
+    age: Option<Duration>,
+}
+
+impl LagLimit {
+    fn of(o: &ForwardOptions) -> LagLimit {
+        LagLimit {
+            bytes: o.max_lag_bytes,
+            age: o.max_lag_age,
         }
-        keep = *s;
     }
-    (keep > pos.segment).then_some(keep)
+
+    fn is_set(&self) -> bool {
+        self.bytes.is_some() || self.age.is_some()
+    }
+
+    /// Whether the unsent WAL after `pos` is over a limit, and which (for the log).
+    fn exceeded(&self, segs: &[Segment], pos: Position, now: SystemTime) -> Option<String> {
+        if let Some(max) = self.bytes {
+            let behind = lag_bytes(segs, pos);
+            if behind > max {
+                return Some(format!(
+                    "{behind} WAL bytes not yet forwarded, more than {max}"
+                ));
+            }
+        }
+        if let Some(max) = self.age {
+            let oldest = segs.iter().find(|s| s.seq >= pos.segment)?;
+            let newest = segs.last()?;
+            let age = oldest
+                .modified
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            if oldest.seq < newest.seq && age > max {
+                return Some(format!(
+                    "the oldest WAL segment not yet forwarded ({}) was written {}s ago, more than {}s",
+                    oldest.seq,
+                    age.as_secs(),
+                    max.as_secs()
+                ));
+            }
+        }
+        None
+    }
+
+    /// When over a limit, the first segment to keep (never past the newest one) and why: at most
+    /// `bytes` of segments remain, and none last written longer ago than `age`.
+    fn give_up_before(
+        &self,
+        segs: &[Segment],
+        pos: Position,
+        now: SystemTime,
+    ) -> Option<(u64, String)> {
+        let why = self.exceeded(segs, pos, now)?;
+        let newest = segs.last()?.seq;
+        let mut keep = pos.segment;
+        if let Some(max) = self.bytes {
+            let mut total = 0u64;
+            let mut k = newest;
+            for s in segs.iter().rev() {
+                total += s.len;
+                if total > max {
+                    break;
+                }
+                k = s.seq;
+            }
+            keep = keep.max(k);
+        }
+        if let Some(max) = self.age {
+            let young = segs.iter().find(|s| {
+                s.modified
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_none_or(|a| a <= max)
+            });
+            keep = keep.max(young.map_or(newest, |s| s.seq));
+        }
+        let keep = keep.min(newest);
+        (keep > pos.segment).then_some((keep, why))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn segs(v: &[(u64, u64, u64)], now: SystemTime) -> Vec<Segment> {
+        v.iter()
+            .map(|&(seq, len, age_s)| Segment {
+                seq,
+                len,
+                modified: Some(now - Duration::from_secs(age_s)),
+            })
+            .collect()
+    }
+
     #[test]
     fn lag_limit_keeps_the_newest_segments() {
-        let segs = [(1, 100), (2, 100), (3, 100), (4, 50)];
+        let now = SystemTime::now();
+        let segs = segs(
+            &[(1, 100, 400), (2, 100, 300), (3, 100, 200), (4, 50, 0)],
+            now,
+        );
         let p = Position {
             segment: 1,
             offset: 10,
         };
+        let by_bytes = |max| LagLimit {
+            bytes: Some(max),
+            age: None,
+        };
         assert_eq!(lag_bytes(&segs, p), 340);
-        assert_eq!(give_up_before(&segs, p, 400), None);
-        assert_eq!(give_up_before(&segs, p, 160), Some(3));
-        assert_eq!(give_up_before(&segs, p, 10), Some(4));
+        assert_eq!(by_bytes(400).give_up_before(&segs, p, now), None);
+        assert_eq!(
+            by_bytes(160).give_up_before(&segs, p, now).map(|x| x.0),
+            Some(3)
+        );
+        assert_eq!(
+            by_bytes(10).give_up_before(&segs, p, now).map(|x| x.0),
+            Some(4)
+        );
+        // By age: segments last written more than 250 s ago go, the newest never does.
+        let by_age = |s| LagLimit {
+            bytes: None,
+            age: Some(Duration::from_secs(s)),
+        };
+        assert_eq!(by_age(500).give_up_before(&segs, p, now), None);
+        let (keep, why) = by_age(250).give_up_before(&segs, p, now).unwrap();
+        assert_eq!(keep, 3);
+        assert!(why.contains("written 400s ago"), "{why}");
+        assert_eq!(
+            by_age(1).give_up_before(&segs, p, now).map(|x| x.0),
+            Some(4)
+        );
+        // Both: the stricter wins.
+        let both = LagLimit {
+            bytes: Some(160),
+            age: Some(Duration::from_secs(350)),
+        };
+        assert_eq!(both.give_up_before(&segs, p, now).map(|x| x.0), Some(3));
+        // Only the newest segment left: nothing to give up.
+        let last = Position {
+            segment: 4,
+            offset: 0,
+        };
+        assert_eq!(by_age(1).give_up_before(&segs, last, now), None);
     }
 }

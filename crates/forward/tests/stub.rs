@@ -1,4 +1,5 @@
-//! The sender against a tiny HTTP stub: delivery, rejection without retry, retry of 5xx/429, resume.
+//! The sender against a tiny HTTP(S) stub: delivery in both protocols, rejection without retry, retry of
+//! 5xx/429 (and of 415 to 2.0), resume, TLS and basic auth, shards that follow the lag.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -8,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use tsdb_forward::{Destination, ForwardOptions, Forwarder};
+use tokio_rustls::rustls;
+use tsdb_forward::{Destination, ForwardOptions, Forwarder, Protocol, TlsOptions};
 use tsdb_labels::Labels;
 use tsdb_wal::{RefSample, RefSeries, Wal, WalMode, WalOptions};
 
@@ -23,6 +25,19 @@ struct Stub {
     stored: Stored,
     stop: Arc<AtomicBool>,
     headers_ok: Arc<AtomicBool>,
+    seen: Arc<Seen>,
+}
+
+/// Headers and concurrency the stub saw.
+#[derive(Default)]
+struct Seen {
+    /// The last `Authorization` header.
+    authorization: Mutex<Option<String>>,
+    /// Requests that were remote write 2.0 (by Content-Type and version header).
+    v2: AtomicU64,
+    /// Requests being answered now, and the most at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 impl Drop for Stub {
@@ -32,19 +47,41 @@ impl Drop for Stub {
     }
 }
 
+type Answer = dyn Fn(u64) -> (u16, Option<&'static str>) + Send + Sync;
+
+/// How a stub behaves beyond its answers.
+#[derive(Default, Clone)]
+struct StubConfig {
+    /// Time taken before answering each request.
+    delay: Duration,
+    /// Serve HTTPS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Answer 415 to remote write 2.0 (a 1.0-only receiver).
+    only_v1: bool,
+}
+
 fn stub(answer: impl Fn(u64) -> (u16, Option<&'static str>) + Send + Sync + 'static) -> Stub {
+    stub_with(answer, StubConfig::default())
+}
+
+fn stub_with(
+    answer: impl Fn(u64) -> (u16, Option<&'static str>) + Send + Sync + 'static,
+    cfg: StubConfig,
+) -> Stub {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let requests = Arc::new(AtomicU64::new(0));
     let stored = Arc::new(Mutex::new(BTreeMap::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let headers_ok = Arc::new(AtomicBool::new(true));
-    let answer = Arc::new(answer);
-    let (r, s, st, h) = (
+    let seen = Arc::new(Seen::default());
+    let answer: Arc<Answer> = Arc::new(answer);
+    let (r, s, st, h, sn) = (
         requests.clone(),
         stored.clone(),
         stop.clone(),
         headers_ok.clone(),
+        seen.clone(),
     );
     std::thread::spawn(move || {
         for c in l.incoming() {
@@ -52,8 +89,24 @@ fn stub(answer: impl Fn(u64) -> (u16, Option<&'static str>) + Send + Sync + 'sta
                 return;
             }
             let Ok(c) = c else { continue };
-            let (r, s, h, answer) = (r.clone(), s.clone(), h.clone(), answer.clone());
-            std::thread::spawn(move || serve_conn(c, &r, &s, &h, &*answer));
+            let (r, s, h, sn, answer, cfg) = (
+                r.clone(),
+                s.clone(),
+                h.clone(),
+                sn.clone(),
+                answer.clone(),
+                cfg.clone(),
+            );
+            std::thread::spawn(move || match &cfg.tls {
+                Some(t) => {
+                    let Ok(conn) = rustls::ServerConnection::new(t.clone()) else {
+                        return;
+                    };
+                    let tls = rustls::StreamOwned::new(conn, c);
+                    serve_conn(tls, &r, &s, &h, &sn, &*answer, &cfg)
+                }
+                None => serve_conn(c, &r, &s, &h, &sn, &*answer, &cfg),
+            });
         }
     });
     Stub {
@@ -62,17 +115,19 @@ fn stub(answer: impl Fn(u64) -> (u16, Option<&'static str>) + Send + Sync + 'sta
         stored,
         stop,
         headers_ok,
+        seen,
     }
 }
 
 fn serve_conn(
-    c: TcpStream,
+    c: impl Read + Write,
     requests: &AtomicU64,
     stored: &Mutex<BTreeMap<String, Vec<(i64, f64)>>>,
     headers_ok: &AtomicBool,
-    answer: &dyn Fn(u64) -> (u16, Option<&'static str>),
+    seen: &Seen,
+    answer: &Answer,
+    cfg: &StubConfig,
 ) {
-    let mut w = c.try_clone().unwrap();
     let mut rd = BufReader::new(c);
     loop {
         let mut line = String::new();
@@ -80,50 +135,101 @@ fn serve_conn(
             return;
         }
         let mut len = 0usize;
-        let mut seen = 0;
+        let mut common = 0;
+        let (mut v1, mut v2) = (0, 0);
         loop {
             let mut h = String::new();
             if rd.read_line(&mut h).unwrap_or(0) == 0 {
                 return;
             }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
+            let h = h.trim_end();
+            let lower = h.to_ascii_lowercase();
+            if lower.is_empty() {
                 break;
             }
-            if let Some(v) = h.strip_prefix("content-length:") {
+            if let Some(v) = lower.strip_prefix("content-length:") {
                 len = v.trim().parse().unwrap();
             }
-            if h == "content-encoding: snappy"
-                || h == "content-type: application/x-protobuf"
-                || h == "x-prometheus-remote-write-version: 0.1.0"
-            {
-                seen += 1;
+            if lower.starts_with("authorization:") {
+                *seen.authorization.lock().unwrap() = Some(h[14..].trim().to_string());
+            }
+            match lower.as_str() {
+                "content-encoding: snappy" => common += 1,
+                "content-type: application/x-protobuf"
+                | "x-prometheus-remote-write-version: 0.1.0" => v1 += 1,
+                "content-type: application/x-protobuf;proto=io.prometheus.write.v2.request"
+                | "x-prometheus-remote-write-version: 2.0.0" => v2 += 1,
+                _ => {}
             }
         }
-        if seen != 3 {
+        let is_v2 = v2 == 2;
+        if common != 1 || !(v1 == 2 || is_v2) {
             headers_ok.store(false, Ordering::Release);
         }
+        if is_v2 {
+            seen.v2.fetch_add(1, Ordering::AcqRel);
+        }
         let mut body = vec![0; len];
-        rd.read_exact(&mut body).unwrap();
+        if rd.read_exact(&mut body).is_err() {
+            return;
+        }
+        let now = seen.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        seen.max_in_flight.fetch_max(now, Ordering::AcqRel);
+        std::thread::sleep(cfg.delay);
+        seen.in_flight.fetch_sub(1, Ordering::AcqRel);
         let n = requests.fetch_add(1, Ordering::AcqRel) + 1;
-        let (status, extra) = answer(n);
+        let (status, extra) = if is_v2 && cfg.only_v1 {
+            (415, None)
+        } else {
+            answer(n)
+        };
         if (200..300).contains(&status) {
             let raw = tsdb_remote::snappy::decompress(&body, 64 << 20).unwrap();
-            let req = tsdb_remote::v1::WriteRequest::decode(raw.as_slice()).unwrap();
-            let mut st = stored.lock().unwrap();
-            for ts in req.timeseries {
-                let key: Vec<String> = ts
-                    .labels
+            let series: Vec<(String, Vec<(i64, f64)>)> = if is_v2 {
+                let req = tsdb_remote::v2::Request::decode_bytes(&raw).unwrap();
+                (0..req.timeseries.len())
+                    .map(|i| {
+                        let key: Vec<String> = req
+                            .labels(i)
+                            .unwrap()
+                            .iter()
+                            .map(|(n, v)| format!("{n}={v}"))
+                            .collect();
+                        let samples = req.timeseries[i]
+                            .samples
+                            .iter()
+                            .map(|s| (s.timestamp, s.value))
+                            .collect();
+                        (key.join(","), samples)
+                    })
+                    .collect()
+            } else {
+                let req = tsdb_remote::v1::WriteRequest::decode(raw.as_slice()).unwrap();
+                req.timeseries
                     .iter()
-                    .map(|l| format!("{}={}", l.name, l.value))
-                    .collect();
-                let e = st.entry(key.join(",")).or_default();
-                e.extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
+                    .map(|ts| {
+                        let key: Vec<String> = ts
+                            .labels
+                            .iter()
+                            .map(|l| format!("{}={}", l.name, l.value))
+                            .collect();
+                        let samples = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+                        (key.join(","), samples)
+                    })
+                    .collect()
+            };
+            let mut st = stored.lock().unwrap();
+            for (k, v) in series {
+                st.entry(k).or_default().extend(v);
             }
         }
         let extra = extra.map(|e| format!("{e}\r\n")).unwrap_or_default();
         let resp = format!("HTTP/1.1 {status} X\r\nContent-Length: 4\r\n{extra}\r\nnope");
-        if w.write_all(resp.as_bytes()).is_err() {
+        let w = rd.get_mut();
+        if w.write_all(resp.as_bytes())
+            .and_then(|_| w.flush())
+            .is_err()
+        {
             return;
         }
     }
@@ -334,4 +440,209 @@ fn tails_a_wal_being_written() {
     assert!(f.finish(Duration::from_secs(30)).unwrap());
     wal.close().unwrap();
     check_all(&s, 5, 200);
+}
+
+/// A self-signed certificate for 127.0.0.1, its PEM in `dir/ca.pem`, and the stub's TLS configuration.
+fn tls_for_loopback(dir: &std::path::Path) -> (std::path::PathBuf, Arc<rustls::ServerConfig>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, ck.cert.pem()).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .unwrap();
+    (ca, Arc::new(cfg))
+}
+
+#[test]
+fn https_with_basic_auth_verified_against_the_given_ca() {
+    let d = tempfile::tempdir().unwrap();
+    let wal = d.path().join("wal");
+    write_wal(&wal, WalMode::Wlog, 20, 100);
+    let (ca, cfg) = tls_for_loopback(d.path());
+    let s = stub_with(
+        |_| (204, None),
+        StubConfig {
+            tls: Some(cfg),
+            ..Default::default()
+        },
+    );
+    let https = format!("https://127.0.0.1:{}/api/v1/write", s.port);
+    // Against the system's authorities the self-signed certificate is refused: nothing is delivered,
+    // the samples are retried (never dropped), and a later start with the right CA sends them all.
+    let f = Forwarder::start(
+        &wal,
+        &d.path().join("forward"),
+        Destination::new(https.clone()),
+        opts(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let m = f.metrics();
+    assert!(!f.finish(Duration::from_millis(100)).unwrap());
+    assert_eq!(m.samples_sent, 0);
+    assert!(m.samples_retried > 0, "{m:?}");
+    assert_eq!((m.samples_failed, m.samples_dropped), (0, 0));
+    assert!(s.stored.lock().unwrap().is_empty());
+
+    let dest = Destination {
+        basic_auth: Some(("shipper".into(), "s3cr:t".into())),
+        tls: TlsOptions {
+            ca_file: Some(ca),
+            ..Default::default()
+        },
+        ..Destination::new(https)
+    };
+    let f = Forwarder::start(&wal, &d.path().join("forward"), dest, opts()).unwrap();
+    assert!(f.finish(Duration::from_secs(30)).unwrap());
+    check_all(&s, 20, 100);
+    assert!(s.headers_ok.load(Ordering::Acquire));
+    // base64("shipper:s3cr:t")
+    assert_eq!(
+        s.seen.authorization.lock().unwrap().as_deref(),
+        Some("Basic c2hpcHBlcjpzM2NyOnQ=")
+    );
+}
+
+#[test]
+fn tls_files_that_cannot_be_used_are_refused_at_start_naming_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let wal = d.path().join("wal");
+    let bad = d.path().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let with_ca = |url: &str, ca: &std::path::Path| Destination {
+        tls: TlsOptions {
+            ca_file: Some(ca.to_path_buf()),
+            ..Default::default()
+        },
+        ..Destination::new(url)
+    };
+    let e = Forwarder::start(
+        &wal,
+        &d.path().join("forward"),
+        with_ca("https://127.0.0.1:1/w", &bad),
+        opts(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.contains("not-a-ca.pem") && e.contains("no certificate"),
+        "{e}"
+    );
+    let e = Forwarder::start(
+        &wal,
+        &d.path().join("forward"),
+        with_ca("http://127.0.0.1:1/w", &bad),
+        opts(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("use https://"), "{e}");
+    let both = Destination {
+        bearer_token: Some("t".into()),
+        basic_auth: Some(("u".into(), "p".into())),
+        ..Destination::new("http://127.0.0.1:1/w")
+    };
+    let e = Forwarder::start(&wal, &d.path().join("forward"), both, opts())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("use one"), "{e}");
+}
+
+#[test]
+fn remote_write_2_0_delivered_and_kept_for_a_receiver_that_answers_415() {
+    let d = tempfile::tempdir().unwrap();
+    let wal = d.path().join("wal");
+    write_wal(&wal, WalMode::Native, 30, 200);
+    let v2 = |url: String| Destination {
+        protocol: Protocol::V2,
+        ..Destination::new(url)
+    };
+    let s = stub(|_| (204, None));
+    let f = Forwarder::start(&wal, &d.path().join("a"), v2(url(&s)), opts()).unwrap();
+    assert!(f.finish(Duration::from_secs(30)).unwrap());
+    check_all(&s, 30, 200);
+    assert!(s.headers_ok.load(Ordering::Acquire));
+    assert_eq!(
+        s.seen.v2.load(Ordering::Acquire),
+        s.requests.load(Ordering::Acquire)
+    );
+
+    // A 1.0-only receiver: 415 to every 2.0 request; the samples are retried, not refused.
+    let old = stub_with(
+        |_| (204, None),
+        StubConfig {
+            only_v1: true,
+            ..Default::default()
+        },
+    );
+    let f = Forwarder::start(&wal, &d.path().join("b"), v2(url(&old)), opts()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let m = f.metrics();
+    assert!(!f.finish(Duration::from_millis(100)).unwrap());
+    assert_eq!((m.samples_sent, m.samples_failed), (0, 0));
+    assert!(m.samples_retried > 0, "{m:?}");
+    // Switched to 1.0, the same position: everything arrives.
+    let f = Forwarder::start(
+        &wal,
+        &d.path().join("b"),
+        Destination::new(url(&old)),
+        opts(),
+    )
+    .unwrap();
+    assert!(f.finish(Duration::from_secs(30)).unwrap());
+    check_all(&old, 30, 200);
+}
+
+#[test]
+fn shards_grow_while_behind_and_shrink_once_caught_up() {
+    let d = tempfile::tempdir().unwrap();
+    let wal = d.path().join("wal");
+    // 80,000 samples in requests of 500 to a receiver taking 15 ms a request: one shard would need
+    // 2.4 s; concurrent shards are faster, so they are added.
+    write_wal(&wal, WalMode::Native, 200, 400);
+    let s = stub_with(
+        |_| (204, None),
+        StubConfig {
+            delay: Duration::from_millis(15),
+            ..Default::default()
+        },
+    );
+    let o = ForwardOptions {
+        shards: 1,
+        min_shards: 1,
+        max_shards: 8,
+        max_samples_per_send: 500,
+        ..opts()
+    };
+    let f = Forwarder::start(
+        &wal,
+        &d.path().join("forward"),
+        Destination::new(url(&s)),
+        o,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut most = 0;
+    while !(f.caught_up() && f.metrics().shards == 1) {
+        assert!(Instant::now() < deadline, "{:?}", f.metrics());
+        most = most.max(f.metrics().shards);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(most >= 4, "grew to {most} shards only");
+    assert!(
+        s.seen.max_in_flight.load(Ordering::Acquire) >= 4,
+        "requests were concurrent"
+    );
+    assert!(f.finish(Duration::from_secs(30)).unwrap());
+    check_all(&s, 200, 400);
 }

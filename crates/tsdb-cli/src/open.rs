@@ -29,23 +29,136 @@ pub struct WriteArgs {
     pub sync: SyncArg,
 }
 
-/// Forwarding to remote-write receivers: `--forward-to`, `--forward-token-file`, `--forward-max-lag`.
+/// Forwarding to remote-write receivers: `--forward-to` and how to reach, authenticate to and bound
+/// each destination.
 #[derive(Debug, Clone, Args)]
 pub struct ForwardArgs {
-    /// Send every sample written to the WAL to this remote-write 1.0 receiver (`http://HOST:PORT/PATH`,
-    /// e.g. Prometheus's `/api/v1/write`, Mimir, VictoriaMetrics); repeatable. Each destination keeps its own
-    /// position in DIR/forward/, so a restart resumes where the receiver last acknowledged.
+    /// Send every sample written to the WAL to this remote-write receiver (`http://HOST:PORT/PATH` or
+    /// `https://…`, e.g. Prometheus's `/api/v1/write`, Mimir's `/api/v1/push`, VictoriaMetrics);
+    /// repeatable. Each destination keeps its own position in DIR/forward/, so a restart resumes where the
+    /// receiver last acknowledged. The flags below apply to every destination.
     #[arg(long = "forward-to", value_name = "URL")]
     pub forward_to: Vec<String>,
 
-    /// A file holding a bearer token sent to every --forward-to destination (whitespace around it ignored).
-    #[arg(long, value_name = "FILE", requires = "forward_to")]
+    /// Remote-write protocol version: `1.0` (every receiver) or `2.0` (Prometheus 3's
+    /// `io.prometheus.write.v2.Request`, labels through a symbols table; a receiver answering 415 does not
+    /// take it, and the samples are retried, not dropped, until this is changed).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::V1, value_name = "VERSION", requires = "forward_to")]
+    pub forward_protocol: ProtocolArg,
+
+    /// A file holding a bearer token sent as `Authorization: Bearer` (whitespace around it ignored).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "forward_to",
+        conflicts_with = "forward_basic_auth_user"
+    )]
     pub forward_token_file: Option<std::path::PathBuf>,
 
-    /// WAL bytes not yet forwarded that are kept for a destination that is down or slow; beyond it the
-    /// oldest unsent segments are dropped (counted and logged) and truncation goes on. Default: 4 GiB.
-    #[arg(long, value_name = "BYTES", requires = "forward_to")]
-    pub forward_max_lag: Option<u64>,
+    /// User name for HTTP basic auth (with --forward-password-file).
+    #[arg(long, value_name = "USER", requires_all = ["forward_to", "forward_password_file"])]
+    pub forward_basic_auth_user: Option<String>,
+
+    /// A file holding the basic-auth password (a trailing newline ignored).
+    #[arg(long, value_name = "FILE", requires = "forward_basic_auth_user")]
+    pub forward_password_file: Option<std::path::PathBuf>,
+
+    /// Certificate authorities (PEM) that sign an https:// receiver's certificate. Default: the system's
+    /// bundle (SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt and the like).
+    #[arg(long, value_name = "FILE", requires = "forward_to")]
+    pub forward_ca_file: Option<std::path::PathBuf>,
+
+    /// A client certificate chain (PEM) for receivers that require mutual TLS (with --forward-key-file).
+    #[arg(long, value_name = "FILE", requires_all = ["forward_to", "forward_key_file"])]
+    pub forward_cert_file: Option<std::path::PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "forward_cert_file")]
+    pub forward_key_file: Option<std::path::PathBuf>,
+
+    /// The name the receiver's certificate must carry, when it is not the URL's host.
+    #[arg(long, value_name = "NAME", requires = "forward_to")]
+    pub forward_server_name: Option<String>,
+
+    /// How far a destination that is down or slow may fall behind before the oldest unsent WAL segments
+    /// are given up (their samples counted as dropped and logged, and truncation goes on): a size
+    /// (`4GiB`, `512MiB`, `100MB`, or bytes) or an age of the oldest unsent segment (`6h`, `30m`, `2d`).
+    /// Give it twice for both. Default: 4GiB, and no age limit.
+    #[arg(long, value_name = "SIZE|AGE", value_parser = parse_max_lag, requires = "forward_to")]
+    pub forward_max_lag: Vec<MaxLag>,
+
+    /// Most concurrent connections per destination. Forwarding starts with 4, adds connections while
+    /// behind as long as they raise the throughput, and goes down to 1 once caught up.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256), value_name = "N", requires = "forward_to")]
+    pub forward_max_shards: u16,
+}
+
+/// `--forward-protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// Remote write 1.0.
+    #[value(name = "1.0")]
+    V1,
+    /// Remote write 2.0.
+    #[value(name = "2.0")]
+    V2,
+}
+
+/// One `--forward-max-lag`: a size or an age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxLag {
+    /// Unsent WAL bytes.
+    Bytes(u64),
+    /// Age of the oldest unsent segment.
+    Age(Duration),
+}
+
+/// Parses `--forward-max-lag`: bytes with an optional unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB) or a
+/// duration (`30s`, `15m`, `6h`, `2d`, `1w`, combinations such as `1h30m`).
+pub fn parse_max_lag(s: &str) -> Result<MaxLag, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!(
+            "{s:?} is neither a size (4GiB, 512MB, bytes) nor an age (6h, 30m)"
+        ));
+    }
+    let (num, unit) = t.split_at(digits);
+    let mult: Option<u64> = match unit.trim() {
+        "" | "B" => Some(1),
+        "KB" | "kB" => Some(1_000),
+        "MB" => Some(1_000_000),
+        "GB" => Some(1_000_000_000),
+        "TB" => Some(1_000_000_000_000),
+        "KiB" => Some(1 << 10),
+        "MiB" => Some(1 << 20),
+        "GiB" => Some(1 << 30),
+        "TiB" => Some(1 << 40),
+        _ => None,
+    };
+    if let Some(m) = mult {
+        let n: u64 = num.parse().map_err(|e| format!("{s:?}: {e}"))?;
+        return n
+            .checked_mul(m)
+            .filter(|&b| b > 0)
+            .map(MaxLag::Bytes)
+            .ok_or_else(|| format!("{s:?}: a size must be above zero and fit 64 bits"));
+    }
+    crate::timefmt::positive_duration(t)
+        .map(MaxLag::Age)
+        .map_err(|e| {
+            format!("{s:?} is neither a size (4GiB, 512MB, bytes) nor an age (6h, 30m): {e}")
+        })
+}
+
+/// Reads a secret from `p`; `what` names it in errors. Surrounding whitespace is dropped; empty is an error.
+fn read_secret(p: &Path, what: &str) -> Result<String> {
+    let t = std::fs::read_to_string(p).with_context(|| format!("read {what} {}", p.display()))?;
+    let t = t.trim().to_owned();
+    if t.is_empty() {
+        anyhow::bail!("{what} {} is empty", p.display());
+    }
+    Ok(t)
 }
 
 impl ForwardArgs {
@@ -53,16 +166,22 @@ impl ForwardArgs {
     /// destinations to acknowledge what was written.
     pub fn apply(&self, opts: &mut Options, drain: Duration) -> Result<()> {
         let token = match &self.forward_token_file {
-            Some(p) => {
-                let t = std::fs::read_to_string(p)
-                    .with_context(|| format!("read forward token file {}", p.display()))?;
-                let t = t.trim().to_owned();
-                if t.is_empty() {
-                    anyhow::bail!("forward token file {} is empty", p.display());
-                }
-                Some(t)
-            }
+            Some(p) => Some(read_secret(p, "forward token file")?),
             None => None,
+        };
+        let basic_auth = match (&self.forward_basic_auth_user, &self.forward_password_file) {
+            (Some(u), Some(p)) => Some((u.clone(), read_secret(p, "forward password file")?)),
+            _ => None,
+        };
+        let tls = tsdb::ForwardTls {
+            ca_file: self.forward_ca_file.clone(),
+            cert_file: self.forward_cert_file.clone(),
+            key_file: self.forward_key_file.clone(),
+            server_name: self.forward_server_name.clone(),
+        };
+        let protocol = match self.forward_protocol {
+            ProtocolArg::V1 => tsdb::ForwardProtocol::V1,
+            ProtocolArg::V2 => tsdb::ForwardProtocol::V2,
         };
         opts.forward = self
             .forward_to
@@ -70,9 +189,27 @@ impl ForwardArgs {
             .map(|u| tsdb::Destination {
                 url: u.clone(),
                 bearer_token: token.clone(),
+                basic_auth: basic_auth.clone(),
+                tls: tls.clone(),
+                protocol,
             })
             .collect();
-        opts.forward_options.max_lag_bytes = Some(self.forward_max_lag.unwrap_or(4 << 30));
+        let mut bytes = None;
+        let mut age = None;
+        for l in &self.forward_max_lag {
+            match *l {
+                MaxLag::Bytes(b) if bytes.is_none() => bytes = Some(b),
+                MaxLag::Age(a) if age.is_none() => age = Some(a),
+                _ => anyhow::bail!(
+                    "--forward-max-lag is given twice as a size or twice as an age; give at most one of each"
+                ),
+            }
+        }
+        let fo = &mut opts.forward_options;
+        fo.max_lag_bytes = Some(bytes.unwrap_or(4 << 30));
+        fo.max_lag_age = age;
+        fo.max_shards = usize::from(self.forward_max_shards);
+        fo.shards = fo.shards.min(fo.max_shards);
         opts.forward_drain = drain;
         Ok(())
     }
@@ -289,5 +426,28 @@ impl ReadOnly {
             if n == 1 { "part" } else { "parts" }
         ))
         .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_lag_is_a_size_or_an_age() {
+        assert_eq!(parse_max_lag("4GiB"), Ok(MaxLag::Bytes(4 << 30)));
+        assert_eq!(parse_max_lag("512MB"), Ok(MaxLag::Bytes(512_000_000)));
+        assert_eq!(parse_max_lag("1073741824"), Ok(MaxLag::Bytes(1 << 30)));
+        assert_eq!(
+            parse_max_lag("6h"),
+            Ok(MaxLag::Age(Duration::from_secs(6 * 3600)))
+        );
+        assert_eq!(
+            parse_max_lag("1h30m"),
+            Ok(MaxLag::Age(Duration::from_secs(5400)))
+        );
+        for bad in ["", "GiB", "0", "4XB", "-1h", "99999999999TiB"] {
+            assert!(parse_max_lag(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -69,5 +69,8 @@ pub mod block {
     };
 }
 /// Forwarding to remote-write receivers ([`Options::forward`]).
-pub use tsdb_forward::{Destination, ForwardMetrics, ForwardOptions};
+pub use tsdb_forward::{
+    Destination, ForwardMetrics, ForwardOptions, Protocol as ForwardProtocol,
+    TlsOptions as ForwardTls,
+};
 pub use tsdb_wal::{SyncPolicy, WalFormat, WalMode};
