@@ -296,6 +296,14 @@ fn sigkilled_twenty_times_while_forwarding_the_receiver_ends_with_every_sample()
         stderr(&o)
     );
     recv.terminate();
+    // replay's status line: the destination is caught up.
+    let rep = cli(["replay", "-d", ours.to_str().unwrap()]);
+    let rep = String::from_utf8_lossy(&rep.stdout).to_string();
+    let line = field(&rep, "forward");
+    assert!(
+        line.starts_with(&format!("{url} 0 bytes behind (at segment ")),
+        "{rep}"
+    );
     let n = compare_dumps(&pt, &rdata, &ours);
     assert_eq!(n, 300_000);
     eprintln!("{kills} of 20 runs killed while running; receiver and we hold the same {n} samples");

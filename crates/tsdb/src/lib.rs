@@ -68,6 +68,9 @@ pub mod block {
         SeriesSink, WriteOptions, DEFAULT_BLOCK_RANGE,
     };
 }
+/// The forwarding crate itself: stored positions ([`forward::position::list`]) and lag
+/// ([`forward::lag_bytes_in`]) for tools that look at a data directory without opening it.
+pub use tsdb_forward as forward;
 /// Forwarding to remote-write receivers ([`Options::forward`]).
 pub use tsdb_forward::{
     Destination, ForwardMetrics, ForwardOptions, Protocol as ForwardProtocol,

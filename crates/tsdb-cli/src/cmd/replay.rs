@@ -36,7 +36,10 @@ use crate::output;
         deletes                  deleted ranges applied\n  \
         wal corruption           none, or where reading stopped\n  \
         head chunk damage        none, or where head chunks were cut\n  \
-        replay seconds           wall time of the replay\n\n\
+        replay seconds           wall time of the replay\n  \
+        forward                  one line per --forward-to destination with a stored position in \
+        forward/: its URL, WAL bytes not yet acknowledged, and the position (segment:offset); \
+        none without\n\n\
         A damaged WAL is reported and the command fails (exit status 1) after printing the figures: \
         `tsdb-cli wal repair` cuts the log at the damage, as opening the database would. So does a \
         damaged head chunk file (its samples are replayed from the WAL), and samples whose series \
@@ -72,6 +75,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     };
     let mut out = output::stdout();
     write_report(&mut out, report)?;
+    write_forward_lag(&mut out, dir)?;
     out.flush()?;
     if let Some(c) = &report.wal_corruption {
         return Err(CliError::failure(format!("the WAL is damaged: {c}"))
@@ -82,6 +86,25 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
             .into());
     }
     ro.finish()
+}
+
+/// A `forward:` line per destination with a position stored in `DIR/forward/`: how far behind the WAL it
+/// is (bytes after its position).
+fn write_forward_lag(out: &mut impl Write, dir: &std::path::Path) -> Result<()> {
+    let positions = tsdb::forward::position::list(&dir.join("forward"))?;
+    if positions.is_empty() {
+        writeln!(out, "forward: none")?;
+    }
+    let wal = dir.join("wal");
+    for (url, p) in positions {
+        let lag = tsdb::forward::lag_bytes_in(&wal, p);
+        writeln!(
+            out,
+            "forward: {url} {lag} bytes behind (at segment {} offset {})",
+            p.segment, p.offset
+        )?;
+    }
+    Ok(())
 }
 
 /// The `key: value` lines of a replay report.
