@@ -206,7 +206,8 @@ impl Forwarder {
         opts: ForwardOptions,
     ) -> Result<Forwarder, ForwardError> {
         let target = client::Target::new(&dest)?;
-        let pos = position::load(state_dir, &dest.url)?.unwrap_or_default();
+        let stored = position::load_stored(state_dir, &dest.url)?.unwrap_or_default();
+        let pos = stored.at;
         let min_shards = opts.min_shards.max(1);
         let max_shards = opts.max_shards.max(min_shards);
         let opts = ForwardOptions {
@@ -238,7 +239,7 @@ impl Forwarder {
         let state_dir: PathBuf = state_dir.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("tsdb-forward".into())
-            .spawn(move || sender::run(s, wal_dir, state_dir, target, opts, pos))
+            .spawn(move || sender::run(s, wal_dir, state_dir, target, opts, stored))
             .map_err(|source| ForwardError::Start {
                 url: dest.url.clone(),
                 source,

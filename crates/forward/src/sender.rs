@@ -6,6 +6,10 @@
 //! acknowledged (or refused for good), the position moves past the round's last entry and is stored.
 //! At the end of the written log the reader is dropped; after `poll_interval` the log is opened and read
 //! again, entries before the position contributing only their series records.
+//!
+//! Before a round goes out its end, shard count and request size are stored with the position
+//! ([`position::Round`]); after a crash the first round read is cut exactly there and sent the same way,
+//! so every request is one the destination holds whole or not at all.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,7 +36,7 @@ pub(crate) fn run(
     state_dir: PathBuf,
     target: Target,
     opts: ForwardOptions,
-    pos: Position,
+    stored: position::Stored,
 ) -> Result<(), ForwardError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -52,7 +56,8 @@ pub(crate) fn run(
         wal_dir,
         state_dir,
         opts,
-        pos,
+        pos: stored.at,
+        recover: stored.round,
         series: HashMap::new(),
         warm: false,
         last_error: None,
@@ -158,6 +163,8 @@ struct Sender {
     opts: ForwardOptions,
     /// Acknowledged up to here (stored).
     pos: Position,
+    /// The round found in flight at start-up, to be sent again exactly as it was (see the module's note).
+    recover: Option<position::Round>,
     /// One connection per shard; their number is the shard count.
     conns: Vec<Option<Conn>>,
     target: Target,
@@ -175,6 +182,8 @@ struct Request {
     body: Bytes,
     samples: u64,
     max_t: i64,
+    /// Part of a round sent again after a restart: the destination may hold it already.
+    resent: bool,
 }
 
 impl Sender {
@@ -210,6 +219,13 @@ impl Sender {
             self.shared.keep_from.store(*s, Ordering::Release);
         }
         let give_up_before = give_up_before.map(|(s, _)| s);
+        if let Some(r) = self.recover {
+            if r.end <= start {
+                self.recover = None;
+            } else {
+                self.reshard(r.shards);
+            }
+        }
         let mut shards: Vec<Vec<tsdb_wal::RefSample>> = vec![Vec::new(); self.conns.len()];
         let mut in_round = 0usize;
         let mut last = start;
@@ -272,7 +288,11 @@ impl Sender {
                 };
             }
             let round_limit = shards.len() * self.opts.max_samples_per_send * 4;
-            if in_round >= round_limit {
+            let cut = match self.recover {
+                Some(r) => last >= r.end,
+                None => in_round >= round_limit,
+            };
+            if cut {
                 if !self.send_round(rt, &mut shards, &mut in_round, last, true)? {
                     return Ok(false);
                 }
@@ -328,17 +348,35 @@ impl Sender {
         last: Position,
         full: bool,
     ) -> Result<bool, ForwardError> {
+        let recovering = self.recover.is_some();
         if *in_round > 0 {
             let began = Instant::now();
             let samples = *in_round as u64;
+            let per_send = self
+                .recover
+                .map_or(self.opts.max_samples_per_send, |r| r.per_send);
+            // The round is on record before any of it goes out (see the module's note); a round sent
+            // again after a restart is already there.
+            if !recovering {
+                let round = position::Round {
+                    end: last,
+                    shards: shards.len(),
+                    per_send,
+                };
+                let st = position::Stored {
+                    at: self.pos,
+                    round: Some(round),
+                };
+                position::store_stored(&self.state_dir, &self.shared.url, st)?;
+            }
             self.shared
                 .pending
                 .store(*in_round as u64, Ordering::Relaxed);
             let mut work: Vec<Vec<Request>> = Vec::with_capacity(shards.len());
             for part in shards.iter_mut() {
                 let reqs = part
-                    .chunks(self.opts.max_samples_per_send)
-                    .map(|c| self.encode(c))
+                    .chunks(per_send)
+                    .map(|c| self.encode(c, recovering))
                     .collect();
                 part.clear();
                 work.push(reqs);
@@ -355,7 +393,7 @@ impl Sender {
                 return Ok(false);
             }
             self.last_round_took = began.elapsed();
-            if full {
+            if full && !recovering {
                 let n = self.autoscale.after_full_round(
                     self.conns.len(),
                     samples,
@@ -365,7 +403,8 @@ impl Sender {
                 self.reshard(n);
             }
         }
-        if last != self.pos {
+        self.recover = None;
+        if last != self.pos || recovering {
             position::store(&self.state_dir, &self.shared.url, last)?;
             self.pos = last;
             self.shared
@@ -395,7 +434,7 @@ impl Sender {
     }
 
     /// Encodes one request in the destination's protocol.
-    fn encode(&self, samples: &[tsdb_wal::RefSample]) -> Request {
+    fn encode(&self, samples: &[tsdb_wal::RefSample], resent: bool) -> Request {
         let (body, max_t) = match self.target.protocol {
             Protocol::V1 => self.encode_v1(samples),
             Protocol::V2 => self.encode_v2(samples),
@@ -404,6 +443,7 @@ impl Sender {
             body: Bytes::from(tsdb_remote::snappy::compress(&body)),
             samples: samples.len() as u64,
             max_t,
+            resent,
         }
     }
 
@@ -540,6 +580,16 @@ async fn send_one(
                 shared.pending.fetch_sub(
                     r.samples.min(shared.pending.load(Ordering::Relaxed)),
                     Ordering::Relaxed,
+                );
+                return Ok(());
+            }
+            Outcome::Rejected { status, body } if r.resent => {
+                // Resent after a restart: most likely held already (a receiver that refuses samples
+                // older than its newest says so), so not counted as failed.
+                sub_pending(shared, r.samples);
+                eprintln!(
+                    "forward to {}: {} samples resent after a restart refused with status {status}, most likely held already (not retried): {body}",
+                    shared.url, r.samples
                 );
                 return Ok(());
             }
