@@ -328,12 +328,16 @@ impl<'h> Appender<'h> {
         stats.series_logged = self.new_series.len() as u64;
         let files = head.chunks.as_ref();
         let (range, max) = (head.opts.chunk_range, head.opts.samples_per_chunk);
+        let keep = head.opts.keep_samples;
         let mut cuts = 0u64;
         for (x, &(g, i)) in accepted.iter().zip(&which) {
             let s = &self.series[i as usize];
-            if let Ok(Appended::Stored(cut)) =
+            let r = if keep {
                 guards[g].append(s.sref, &s.labels, x.t, x.v, range, max, files)
-            {
+            } else {
+                guards[g].note(&s.labels, x.t, x.v)
+            };
+            if let Ok(Appended::Stored(cut)) = r {
                 stats.samples += 1;
                 cuts += cut as u64;
             }

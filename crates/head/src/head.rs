@@ -618,12 +618,32 @@ impl Head {
                 new_min = new_min.min(f.max(mint));
             }
         }
-        // Unlink the series still empty, with no appender or reader in between.
+        rep.series_removed = self.unlink(&empty, |st| st.is_empty());
+        self.min_time.store(new_min, Ordering::Release);
+        if let Some(files) = &self.chunks {
+            if self.wal.is_some() {
+                rep.chunk_files_removed = files.truncate_before(mint)?;
+            }
+        }
+        if let Some(wal) = &self.wal {
+            let b = self.read_barrier();
+            rep.wal = wal.truncate(mint, |r| self.lookup(&b, r).is_some())?;
+        }
+        Ok(rep)
+    }
+
+    /// Unlinks the series of `candidates` for which `still` holds under the write barrier (no appender or
+    /// reader in between); returns how many.
+    fn unlink(
+        &self,
+        candidates: &[Arc<MemSeries>],
+        still: impl Fn(&crate::series::SeriesState) -> bool,
+    ) -> u64 {
         let mut gone = HashSet::new();
         {
             let w = self.barrier.write();
-            for s in &empty {
-                if s.state.lock().is_empty() {
+            for s in candidates {
+                if still(&s.state.lock()) {
                     self.series.remove(s);
                     if RefTable::covers(s.sref) {
                         self.refs.remove(&w, s.sref);
@@ -637,17 +657,30 @@ impl Head {
                 .free_empty_pages(&w, self.next_ref.load(Ordering::Acquire));
         }
         self.postings.write().remove(&gone);
-        rep.series_removed = gone.len() as u64;
-        Counters::add(&self.counters.series_removed, rep.series_removed);
-        self.min_time.store(new_min, Ordering::Release);
-        if let Some(files) = &self.chunks {
-            if self.wal.is_some() {
-                rep.chunk_files_removed = files.truncate_before(mint)?;
-            }
-        }
+        let n = gone.len() as u64;
+        Counters::add(&self.counters.series_removed, n);
+        n
+    }
+
+    /// Agent mode ([`HeadOptions::keep_samples`] off): forgets the series whose newest sample is older
+    /// than `series_before` (a sample for one later makes it a new series, logged again), then folds the
+    /// WAL's closed segments below the truncation floor (what every forwarder has had acknowledged, see
+    /// [`Wal::set_truncation_floor`]) into a checkpoint holding only the remaining series' records: their
+    /// samples were forwarded and are not kept. The head's lower bound does not move.
+    pub fn truncate_agent(&self, series_before: i64) -> Result<HeadTruncation, HeadError> {
+        let _g = self.truncating.lock();
+        let mut rep = HeadTruncation::default();
+        let old = |st: &crate::series::SeriesState| st.max_t().is_none_or(|t| t < series_before);
+        let stale: Vec<Arc<MemSeries>> = self
+            .series
+            .all()
+            .into_iter()
+            .filter(|s| old(&s.state.lock()))
+            .collect();
+        rep.series_removed = self.unlink(&stale, old);
         if let Some(wal) = &self.wal {
             let b = self.read_barrier();
-            rep.wal = wal.truncate(mint, |r| self.lookup(&b, r).is_some())?;
+            rep.wal = wal.truncate(i64::MAX, |r| self.lookup(&b, r).is_some())?;
         }
         Ok(rep)
     }

@@ -37,6 +37,12 @@ pub struct HeadOptions {
     /// of bounds (Prometheus uses half the block range), so that a range being persisted as a block cannot
     /// receive late samples. Default: none.
     pub append_window: Option<i64>,
+    /// Whether samples are stored in chunks. Off (agent mode, as Prometheus's `--enable-feature=agent`),
+    /// the head keeps its series and each one's newest sample (to refuse samples out of order) and
+    /// logs everything to the WAL, but stores no chunk and writes no head chunk file: reads find no
+    /// samples, and the WAL is the only copy, kept until forwarded (see [`crate::Head::truncate_agent`]).
+    /// Default: on.
+    pub keep_samples: bool,
 }
 
 impl Default for HeadOptions {
@@ -50,6 +56,7 @@ impl Default for HeadOptions {
             replay_workers: 0,
             min_valid: i64::MIN,
             append_window: None,
+            keep_samples: true,
         }
     }
 }

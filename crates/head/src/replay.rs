@@ -124,6 +124,7 @@ fn worker(
     let mut ws = WorkerStats::default();
     let files = if writable { head.chunks.as_ref() } else { None };
     let (range, max) = (head.opts.chunk_range, head.opts.samples_per_chunk);
+    let keep = head.opts.keep_samples;
     let min_valid = head.min_valid();
     let barrier = head.read_barrier();
     for mut batch in rx {
@@ -143,7 +144,12 @@ fn worker(
                 ws.skipped += 1;
                 continue;
             }
-            match st.append(s.sref, &s.labels, x.t, x.v, range, max, files) {
+            let r = if keep {
+                st.append(s.sref, &s.labels, x.t, x.v, range, max, files)
+            } else {
+                st.note(&s.labels, x.t, x.v)
+            };
+            match r {
                 Ok(Appended::Stored(cut)) => {
                     ws.applied += 1;
                     ws.cuts += cut as u64;

@@ -184,26 +184,8 @@ impl SeriesState {
         max_samples: u16,
         files: Option<&HeadChunkFiles>,
     ) -> Result<Appended, AppendError> {
-        if let Some((max_t, last_v)) = self.newest {
-            if t <= max_t {
-                if t == max_t && v.to_bits() == last_v.to_bits() {
-                    return Ok(Appended::Duplicate);
-                }
-                return Err(if t == max_t {
-                    AppendError::Duplicate {
-                        labels: labels.clone(),
-                        t,
-                        stored: last_v,
-                        new: v,
-                    }
-                } else {
-                    AppendError::OutOfOrder {
-                        labels: labels.clone(),
-                        t,
-                        newest: max_t,
-                    }
-                });
-            }
+        if let Some(d) = self.check_order(labels, t, v)? {
+            return Ok(d);
         }
         let mut cut = false;
         let must_cut = match &self.open {
@@ -251,6 +233,49 @@ impl SeriesState {
         }
         self.newest = Some((t, v));
         Ok(Appended::Stored(cut))
+    }
+
+    /// Agent mode ([`crate::HeadOptions::keep_samples`] off): checks the sample's order as
+    /// [`append`](Self::append) does and makes it the newest, storing no chunk.
+    pub fn note(&mut self, labels: &Labels, t: i64, v: f64) -> Result<Appended, AppendError> {
+        if let Some(d) = self.check_order(labels, t, v)? {
+            return Ok(d);
+        }
+        self.newest = Some((t, v));
+        Ok(Appended::Stored(false))
+    }
+
+    /// `Some(Duplicate)` for an exact copy of the newest sample, an error for an older one or another
+    /// value at the newest one's time, `None` for a sample to store.
+    fn check_order(
+        &self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Option<Appended>, AppendError> {
+        let Some((max_t, last_v)) = self.newest else {
+            return Ok(None);
+        };
+        if t > max_t {
+            return Ok(None);
+        }
+        if t == max_t && v.to_bits() == last_v.to_bits() {
+            return Ok(Some(Appended::Duplicate));
+        }
+        Err(if t == max_t {
+            AppendError::Duplicate {
+                labels: labels.clone(),
+                t,
+                stored: last_v,
+                new: v,
+            }
+        } else {
+            AppendError::OutOfOrder {
+                labels: labels.clone(),
+                t,
+                newest: max_t,
+            }
+        })
     }
 
     /// Drops chunks that end before `mint`; true if nothing is left.

@@ -32,6 +32,14 @@ impl ApiError {
             msg: msg.into(),
         }
     }
+    /// What Prometheus's agent answers on its query and admin APIs: 422, `execution`.
+    pub(crate) fn agent() -> ApiError {
+        ApiError {
+            kind: "execution",
+            code: StatusCode::UNPROCESSABLE_ENTITY,
+            msg: "unavailable with Prometheus Agent".into(),
+        }
+    }
     fn exec(e: tsdb::DbError) -> ApiError {
         ApiError {
             kind: "execution",

@@ -167,17 +167,24 @@ impl Server {
 
 fn router(state: Arc<AppState>) -> Router {
     let limit = state.cfg.max_body_bytes;
-    let protected = Router::new()
-        .route("/api/v1/write", post(write::handle))
+    // What reads stored samples: in agent mode (`Db::is_agent`) answered as Prometheus's agent does.
+    let reads = Router::new()
         .route("/api/v1/read", post(read::handle))
-        .route("/api/v1/import/prometheus", post(import::handle))
-        .route("/api/v1/otlp/v1/metrics", post(otlp::handle))
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/series", get(api::series).post(api::series))
-        .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/api/v1/status/tsdb", get(api::status_tsdb))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            agent_refuses,
+        ));
+    let protected = Router::new()
+        .route("/api/v1/write", post(write::handle))
+        .route("/api/v1/import/prometheus", post(import::handle))
+        .route("/api/v1/otlp/v1/metrics", post(otlp::handle))
+        .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/metrics", get(metrics::handle))
+        .merge(reads)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             throttle,
@@ -192,6 +199,10 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/query_exemplars",
             get(query::exemplars).post(query::exemplars),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            agent_refuses,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .merge(protected)
@@ -209,6 +220,15 @@ async fn ready(State(st): State<Arc<AppState>>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
     }
+}
+
+/// In agent mode the database keeps no samples: 422 `unavailable with Prometheus Agent`, as Prometheus
+/// 2.42 with `--enable-feature=agent` answers its query, metadata and status APIs.
+async fn agent_refuses(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if st.db.is_agent() {
+        return api::ApiError::agent().into_response();
+    }
+    next.run(req).await
 }
 
 /// Bearer-token check: 401 without a token, 403 with a wrong one; nothing behind it runs.

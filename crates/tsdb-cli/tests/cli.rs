@@ -253,6 +253,10 @@ fn append_missing_input_or_unknown_flag_writes_nothing() {
     let o = cli_in(Some(tmp.path()), ["dump", "--min-time", "yesterday"], b"");
     assert_code(&o, 2);
     assert!(stderr(&o).contains("is not a time"), "{}", stderr(&o));
+    // Agent mode forwards: without a destination it has nowhere to keep samples.
+    let o = cli_in(Some(tmp.path()), ["serve", "--agent"], b"");
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("--forward-to"), "{}", stderr(&o));
     assert!(
         snapshot(tmp.path()).is_empty(),
         "{:?}",

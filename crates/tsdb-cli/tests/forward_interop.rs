@@ -2,7 +2,9 @@
 //! `--web.enable-remote-write-receiver`. What it holds afterwards (`promtool tsdb dump`) must equal what we
 //! hold (`tsdb-cli dump`), line for line, after appending the bundled inputs and a generated
 //! 1,000,000-sample file (acceptance 1 of issue 18), and after the receiver was stopped (SIGSTOP) for more
-//! than 20 s while we kept appending (acceptance 2).
+//! than 20 s while we kept appending (acceptance 2), after 20 SIGKILLs of a forwarding `append`
+//! (acceptance 3), and from `serve --agent`, which keeps nothing but forwards what it is sent
+//! (acceptance 5).
 //!
 //! Needs `prometheus` and `promtool` on PATH; without them each test prints a note and passes, unless
 //! `TSDB_INTEROP=require`. The receiver listens on a free port of 127.0.0.1, every wait is bounded, and it
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::prom::{free_port, start_prometheus, tool, Server};
+use common::prom::{free_port, http_get, http_post, start_prometheus, start_serve, tool, Server};
 use common::*;
 
 fn now_ms() -> i64 {
@@ -307,4 +309,87 @@ fn sigkilled_twenty_times_while_forwarding_the_receiver_ends_with_every_sample()
     let n = compare_dumps(&pt, &rdata, &ours);
     assert_eq!(n, 300_000);
     eprintln!("{kills} of 20 runs killed while running; receiver and we hold the same {n} samples");
+}
+
+#[test]
+fn an_agent_forwards_what_it_is_sent_and_answers_queries_as_prometheus_agent_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let Some((mut recv, rport, rdata, pt)) = receiver(
+        "an_agent_forwards_what_it_is_sent_and_answers_queries_as_prometheus_agent_does",
+        root,
+    ) else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{rport}/api/v1/write");
+    let agent = root.join("agent");
+    let port = free_port();
+    let mut ours = start_serve(
+        root,
+        &agent,
+        port,
+        &["--agent", "--forward-to", &url, "--sync", "always"],
+    );
+    // 100 series × 300 samples, posted in three parts.
+    let t0 = now_ms() - 400_000;
+    let text = awkward_prom_text(100, 300, t0, 1000);
+    let lines: Vec<&str> = text.lines().collect();
+    for part in lines.chunks(lines.len().div_ceil(3)) {
+        let body = format!("{}\n", part.join("\n"));
+        let (code, resp) = http_post(port, "/api/v1/import/prometheus", body.as_bytes()).unwrap();
+        assert!(
+            (200..300).contains(&code),
+            "{code} {}",
+            String::from_utf8_lossy(&resp)
+        );
+    }
+    // What reads samples answers as Prometheus 2.42's agent does.
+    for path in [
+        "/api/v1/query?query=up",
+        "/api/v1/query_range?query=up&start=1&end=2&step=1",
+        "/api/v1/series?match[]=up",
+        "/api/v1/labels",
+        "/api/v1/label/job/values",
+        "/api/v1/status/tsdb",
+    ] {
+        let (code, body) = http_get(port, path).unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let want = serde_json::json!({"status": "error", "errorType": "execution", "error": "unavailable with Prometheus Agent"});
+        assert_eq!((code, got), (422, want), "{path}");
+    }
+    let (code, _) = http_get(port, "/-/ready").unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(ours.terminate(), Some(0), "{}", ours.log_tail());
+    assert!(
+        ours.log_tail().contains("agent (no chunks or blocks kept"),
+        "{}",
+        ours.log_tail()
+    );
+    recv.terminate();
+    let rep = cli(["replay", "-d", agent.to_str().unwrap()]);
+    let rep = String::from_utf8_lossy(&rep.stdout).to_string();
+    assert!(
+        field(&rep, "forward").starts_with(&format!("{url} 0 bytes behind")),
+        "{rep}"
+    );
+    // The receiver holds what a full database given the same input holds.
+    let full = root.join("full");
+    let input = root.join("input.prom");
+    std::fs::write(&input, &text).unwrap();
+    ok([
+        "append",
+        "-d",
+        full.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    let n = compare_dumps(&pt, &rdata, &full);
+    assert_eq!(n, 30_000);
+    assert!(
+        !agent
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().len() == 26),
+        "the agent wrote a block"
+    );
 }

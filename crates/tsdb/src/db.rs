@@ -1,7 +1,7 @@
 //! The database: open and recover, append, query, persist, compact, retain, truncate, delete, close.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,6 +50,8 @@ struct Inner {
     warnings: Mutex<Vec<String>>,
     background_error: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// Agent mode: the sequence number of the checkpoint the last WAL truncation wrote (`u64::MAX`: none).
+    agent_checkpoint: AtomicU64,
     /// One per [`Options::forward`] destination; taken out by `close`.
     forwarders: Mutex<Vec<tsdb_forward::Forwarder>>,
     _lock: DirLock,
@@ -113,6 +115,11 @@ impl Db {
                 opts.block_range
             )));
         }
+        if opts.agent && opts.forward.is_empty() {
+            return Err(DbError::Invalid(
+                "agent mode keeps samples only until they are forwarded: give at least one forwarding destination".into(),
+            ));
+        }
         dir::check_database_dir(&dir)?;
         // The WAL's format first, before anything is created or removed: a log we do not read, or one the
         // asked-for mode cannot continue, is refused as it is.
@@ -153,6 +160,17 @@ impl Db {
             }
         }
         sort_blocks(&mut blocks);
+        if opts.agent {
+            if let Some(b) = blocks.first() {
+                return Err(DbError::NotADatabase {
+                    dir: dir.clone(),
+                    reason: format!(
+                        "it holds blocks ({} first) and agent mode keeps none: give the agent a directory of its own",
+                        b.dir().display()
+                    ),
+                });
+            }
+        }
         let truncated = dir::read_truncated_before(&dir)?;
         for p in listing.leftovers {
             let r = if p.is_dir() {
@@ -182,6 +200,7 @@ impl Db {
             },
             min_valid,
             append_window: Some(opts.block_range / 2),
+            keep_samples: !opts.agent,
             ..HeadOptions::default()
         };
         let (head, replay) = Head::open(&dir, head_opts)?;
@@ -222,6 +241,7 @@ impl Db {
             warnings: Mutex::new(warnings),
             background_error: Mutex::new(None),
             closed: AtomicBool::new(false),
+            agent_checkpoint: AtomicU64::new(u64::MAX),
             _lock: lock,
             opts,
         });
@@ -313,7 +333,21 @@ impl Db {
         }
     }
 
+    /// Whether the database is in agent mode ([`Options::agent`]).
+    pub fn is_agent(&self) -> bool {
+        self.inner.opts.agent
+    }
+
+    fn refuse_in_agent_mode(&self, op: &'static str) -> Result<(), DbError> {
+        if self.inner.opts.agent {
+            return Err(DbError::Agent { op });
+        }
+        Ok(())
+    }
+
     /// Persists what is ready, compacts and applies retention, now (what the background thread does).
+    /// In agent mode: forgets stale series and folds away the WAL segments every destination has had
+    /// acknowledged ([`Maintenance::wal_segments_truncated`]).
     pub fn maintain(&self) -> Result<Maintenance, DbError> {
         self.inner.maintain()
     }
@@ -322,6 +356,7 @@ impl Db {
     /// than what it held.
     pub fn flush(&self) -> Result<Vec<BlockMeta>, DbError> {
         let inner = &self.inner;
+        self.refuse_in_agent_mode("flush")?;
         let _m = inner.maintenance.lock();
         let head = &inner.head;
         let (lo, hi) = (head.min_time(), head.max_time());
@@ -352,6 +387,7 @@ impl Db {
     /// none, blocks wholly before `mint` are deleted and a block straddling it is rewritten without them.
     pub fn truncate(&self, mint: i64) -> Result<(), DbError> {
         let inner = &self.inner;
+        self.refuse_in_agent_mode("truncate")?;
         let _m = inner.maintenance.lock();
         dir::write_truncated_before(&inner.dir, mint)?;
         inner.truncate_head(mint)?;
@@ -386,6 +422,7 @@ impl Db {
     /// several blocks and the head counts once).
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, DbError> {
         let inner = &self.inner;
+        self.refuse_in_agent_mode("delete")?;
         let _m = inner.maintenance.lock();
         let mut affected = 0;
         if mint <= maxt {
@@ -411,6 +448,7 @@ impl Db {
     /// Writes a copy of the database into `dir` as blocks only: existing blocks are hard-linked (copied if
     /// links are impossible) and the head is written as blocks. `dir` must not exist or be empty.
     pub fn snapshot(&self, dir: impl AsRef<Path>) -> Result<Vec<BlockMeta>, DbError> {
+        self.refuse_in_agent_mode("snapshot")?;
         let dst = dir.as_ref();
         std::fs::create_dir_all(dst).map_err(|e| DbError::io("create", dst, e))?;
         let inner = &self.inner;
@@ -565,17 +603,23 @@ impl Inner {
     fn truncate_head(&self, mint: i64) -> Result<tsdb_head::HeadTruncation, DbError> {
         // Waits for the queriers made before the blocks that now hold these samples were listed.
         let _gate = self.read_gate.write();
+        self.set_forward_floor();
+        Ok(self.head.truncate(mint)?)
+    }
+
+    /// Keeps every WAL segment a forwarder has not had acknowledged yet from truncation; returns that
+    /// floor (none without forwarders).
+    fn set_forward_floor(&self) -> Option<u64> {
+        let floor = self
+            .forwarders
+            .lock()
+            .iter()
+            .map(|f| f.keep_from_segment())
+            .min();
         if let Some(wal) = self.head.wal() {
-            // Keep every segment a forwarder has not had acknowledged yet.
-            let floor = self
-                .forwarders
-                .lock()
-                .iter()
-                .map(|f| f.keep_from_segment())
-                .min();
             wal.set_truncation_floor(floor);
         }
-        Ok(self.head.truncate(mint)?)
+        floor
     }
 
     fn remove_block(&self, b: &Arc<Block>) -> Result<(), DbError> {
@@ -616,6 +660,32 @@ impl Inner {
         let _m = self.maintenance.lock();
         let mut rep = Maintenance::default();
         if self.closed.load(Ordering::Acquire) {
+            return Ok(rep);
+        }
+        if self.opts.agent {
+            // Only when a closed segment other than the checkpoint the last truncation wrote is below
+            // the floor: a truncation rewrites the checkpoint, and this runs every background tick.
+            let floor = self.set_forward_floor().unwrap_or(u64::MAX);
+            let ck = self.agent_checkpoint.load(Ordering::Acquire);
+            let due = self.head.wal().is_some_and(|w| {
+                w.closed_segments()
+                    .iter()
+                    .any(|c| c.seq < floor && c.seq != ck)
+            });
+            if !due {
+                return Ok(rep);
+            }
+            let newest = self.head.max_time();
+            let before = if newest == i64::MIN {
+                i64::MIN
+            } else {
+                newest.saturating_sub(self.opts.agent_series_retention)
+            };
+            let t = self.head.truncate_agent(before)?;
+            if let Some(&last) = t.wal.segments.last() {
+                self.agent_checkpoint.store(last, Ordering::Release);
+            }
+            rep.wal_segments_truncated += t.wal.segments.len();
             return Ok(rep);
         }
         // 1. Persist the oldest block range while the head spans more than 1.5 block ranges.

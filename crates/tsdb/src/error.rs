@@ -76,6 +76,12 @@ pub enum DbError {
     /// Invalid options or arguments.
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// Not available in agent mode ([`crate::Options::agent`]): the database keeps no samples.
+    #[error("{op} is unavailable in agent mode: the database keeps no samples, it forwards them")]
+    Agent {
+        /// What was asked.
+        op: &'static str,
+    },
     /// The database was closed.
     #[error("the database is closed")]
     Closed,

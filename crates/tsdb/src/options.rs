@@ -40,6 +40,16 @@ pub struct Options {
     /// How long [`crate::Db::close`] waits for the forwarders to send what the WAL holds before stopping
     /// them (what is left is sent after the next open). Default: zero, stop at once.
     pub forward_drain: Duration,
+    /// Agent mode, as Prometheus's `--enable-feature=agent`: for a machine that only collects and ships.
+    /// The head keeps no chunks and no block is written; every sample is logged to the WAL and forwarded
+    /// to [`Options::forward`] (which must not be empty), and the WAL's segments are folded away as soon
+    /// as every destination acknowledged them (series records kept, samples not). Reads find no samples;
+    /// [`crate::Db::flush`], [`crate::Db::truncate`], [`crate::Db::delete`] and [`crate::Db::snapshot`]
+    /// refuse with [`crate::DbError::Agent`]. A directory holding blocks is refused at open. Default off.
+    pub agent: bool,
+    /// Agent mode: a series with no sample for this many milliseconds (behind the newest sample of all) is
+    /// forgotten at the next WAL truncation; a later sample logs it again. Default 4 h.
+    pub agent_series_retention: i64,
 }
 
 impl Default for Options {
@@ -59,6 +69,8 @@ impl Default for Options {
             forward: Vec::new(),
             forward_options: tsdb_forward::ForwardOptions::default(),
             forward_drain: Duration::ZERO,
+            agent: false,
+            agent_series_retention: 4 * 3600 * 1000,
         }
     }
 }

@@ -79,6 +79,15 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub forward: ForwardArgs,
 
+    /// Agent mode, as Prometheus's `--enable-feature=agent`, for machines that only collect and ship:
+    /// every sample written to it goes to the WAL and on to the --forward-to destinations; no head
+    /// chunks or blocks are kept and the WAL's segments are removed once every destination
+    /// acknowledged them. The query, metadata, status and remote-read endpoints answer 422
+    /// "unavailable with Prometheus Agent". Give it a directory of its own (one holding blocks is
+    /// refused).
+    #[arg(long, requires = "forward_to")]
+    pub agent: bool,
+
     /// Delete blocks older than this many hours behind the newest data (default: keep everything).
     #[arg(long, value_name = "HOURS")]
     pub retention_hours: Option<u64>,
@@ -165,6 +174,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut opts = tsdb::Options {
         background: true,
+        agent: args.agent,
         retention_time: args.retention_hours.map(|h| h as i64 * 3_600_000),
         ..args.write.options(&args.data_dir)
     };
@@ -204,23 +214,42 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             let addr = server.local_addr().context("listening address")?;
             let stop = shutdown_signal()?;
             eprintln!(
-            "serving {scheme}://{addr} data dir {} wal {wal_mode} sync {sync} series {} retention {}{}",
+            "serving {scheme}://{addr} data dir {} wal {wal_mode} sync {sync} series {} retention {}{}{}",
             args.data_dir.display(),
             db.head().num_series(),
             args.retention_hours
                 .map(|h| format!("{h}h"))
                 .unwrap_or_else(|| "none".into()),
             if args.auth_token_file.is_some() { " auth bearer" } else { "" },
+            if args.agent { " agent (no chunks or blocks kept; forwarding only)" } else { "" },
         );
             for f in db.forward_metrics() {
-                eprintln!(
-                    "forwarding to {} from WAL segment {} offset {}",
-                    f.url, f.position.segment, f.position.offset
-                );
+                eprintln!("forwarding to {}", forward_status(&f));
             }
-            server.run(stop).await.context("serve")?;
-            Ok(())
+            // Every minute, a line for each destination that is behind.
+            let watched = db.clone();
+            let status = tokio::spawn(async move {
+                let mut every = tokio::time::interval(FORWARD_STATUS_EVERY);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    for f in watched.forward_metrics() {
+                        if f.lag_bytes > 0 || f.samples_pending > 0 {
+                            eprintln!("forward: {}", forward_status(&f));
+                        }
+                    }
+                }
+            });
+            let r = server.run(stop).await.context("serve");
+            status.abort();
+            r
         });
+    for f in db.forward_metrics() {
+        eprintln!(
+            "forward before close (draining up to 10 s): {}",
+            forward_status(&f)
+        );
+    }
     // Streamed responses end with their blocking producers; give those a moment to let go of the Db.
     drop(rt);
     let mut db = db;
@@ -238,6 +267,25 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     db.close().map_err(db_error)?;
     eprintln!("stopped: database closed");
     served
+}
+
+/// How often `serve` reports a destination that is behind.
+const FORWARD_STATUS_EVERY: Duration = Duration::from_secs(60);
+
+/// One destination's state for the status lines: where it stands, how far behind, what it counted.
+fn forward_status(f: &tsdb::ForwardMetrics) -> String {
+    format!(
+        "{} {} bytes behind (at WAL segment {} offset {}); sent {}, failed {}, retried {}, dropped {}, {} shards",
+        f.url,
+        f.lag_bytes,
+        f.position.segment,
+        f.position.offset,
+        f.samples_sent,
+        f.samples_failed,
+        f.samples_retried,
+        f.samples_dropped,
+        f.shards
+    )
 }
 
 /// Registers SIGTERM and SIGINT handlers now (so a signal sent right after the banner is not missed) and

@@ -180,10 +180,20 @@ pub fn start_prometheus(
 
 /// `GET path` over HTTP/1.0; the status and the body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    http_exchange(
+        port,
+        &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
+        &[],
+    )
+}
+
+/// Sends `head` and `body` to 127.0.0.1:`port` (HTTP/1.0, bounded waits); returns the status and body.
+fn http_exchange(port: u16, head: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     s.set_write_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
     s.flush()?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)?;
@@ -440,4 +450,16 @@ pub fn start_serve(root: &Path, data: &Path, port: u16, extra: &[&str]) -> Serve
     );
     g.wait_ready(port, "/-/ready", Duration::from_secs(60));
     g
+}
+
+/// POSTs `body` to `path` on 127.0.0.1:`port`; returns the status and body.
+pub fn http_post(port: u16, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    http_exchange(
+        port,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        ),
+        body,
+    )
 }
