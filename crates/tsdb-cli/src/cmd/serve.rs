@@ -50,11 +50,18 @@ use crate::open::{db_error, open_db_create, ForwardArgs, WriteArgs};
         the health checks needs `Authorization: Bearer TOKEN` (401 without, 403 with a wrong one). \
         With --tls-cert-file and --tls-key-file it serves HTTPS only (TLS 1.2 and 1.3, rustls). \
         --max-body-bytes, --max-decoded-bytes and --max-samples-per-request bound one request, \
-        --max-concurrent-requests and --request-timeout the server.",
+        --max-concurrent-requests and --request-timeout the server.\n\n\
+        With --forward-to URL (repeatable) every sample it stores is also sent on, from the WAL, to \
+        remote-write receivers (Prometheus, Mimir, Cortex, Thanos Receive, VictoriaMetrics): at least \
+        once, in order per series, resuming after a restart where the receiver acknowledged; the \
+        --forward-* flags set the protocol, TLS, authentication, shards and how far behind a destination \
+        may fall. With --agent it keeps nothing itself and only forwards.",
     after_help = "Examples:\n  \
         tsdb-cli serve --data-dir data\n  \
         tsdb-cli serve --data-dir data --listen 0.0.0.0:9201 --auth-token-file token --sync always\n  \
         tsdb-cli serve --data-dir data --tls-cert-file cert.pem --tls-key-file key.pem\n  \
+        tsdb-cli serve --data-dir data --forward-to https://mimir:8080/api/v1/push --forward-token-file token\n  \
+        tsdb-cli serve --agent --data-dir agent --forward-to http://prometheus:9090/api/v1/write\n  \
         curl -s 'http://127.0.0.1:9201/api/v1/series?match[]=up'\n  \
         curl -s 'http://127.0.0.1:9201/api/v1/query_range' --data-urlencode 'query=sum by (job) (rate(http_requests_total[5m]))' \\\n      -d start=2026-12-01T00:00:00Z -d end=2026-12-01T06:00:00Z -d step=60\n  \
         promtool query instant http://127.0.0.1:9201 'up == 0'\n  \
