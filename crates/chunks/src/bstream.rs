@@ -125,6 +125,12 @@ impl BitWriter {
         self.nacc &= 7;
     }
 
+    /// Bytes the buffer holds room for (tests of the growth policy).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Grows the buffer by half (at least to `byte + SLACK` bytes): an open chunk of a head with
     /// many series is mostly its buffer, and doubling left up to half of it unused. Takes only the
     /// buffer, so that the rest of the writer can stay in registers in a caller's loop.
@@ -132,6 +138,9 @@ impl BitWriter {
     #[inline(never)]
     fn grow(buf: &mut Vec<u8>, byte: usize) {
         let want = (byte + SLACK).max(buf.len() + buf.len() / 2);
+        // Exactly: `resize` alone would let `Vec` double the capacity (its amortized growth), and
+        // the half-again policy above would leave up to three quarters of the buffer unused.
+        buf.reserve_exact(want.saturating_sub(buf.len()));
         buf.resize(want, 0);
     }
 

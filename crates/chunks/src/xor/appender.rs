@@ -334,6 +334,32 @@ mod tests {
     }
 
     #[test]
+    fn the_buffer_grows_by_half_not_by_doubling() {
+        // The bench's series: 30 s apart, values rising by 1,000 (about 2.3 bytes a sample).
+        let mut c = XorChunk::new();
+        let mut caps = vec![c.w.capacity()];
+        for i in 0..120i64 {
+            c.append(i * 30_000, 123_456_789.0 + 1000.0 * i as f64)
+                .unwrap();
+            if c.w.capacity() != *caps.last().unwrap() {
+                caps.push(c.w.capacity());
+            }
+        }
+        assert_eq!(caps[0], 128, "{caps:?}");
+        for w in caps.windows(2) {
+            assert!(
+                w[1] <= w[0] + w[0] / 2 + 32,
+                "grew {} -> {}: {caps:?}",
+                w[0],
+                w[1]
+            );
+        }
+        // Never more than half again what is written, plus the slack.
+        let used = c.bytes().len();
+        assert!(c.w.capacity() <= used + used / 2 + 32, "{used} of {caps:?}");
+    }
+
+    #[test]
     fn empty_chunk() {
         let c = XorChunk::new();
         assert_eq!(c.bytes(), &[0, 0]);
