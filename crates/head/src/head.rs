@@ -334,7 +334,7 @@ impl Head {
                 .full
                 .iter()
                 .map(|c| (c.mint, c.maxt))
-                .chain(st.open.as_ref().map(|o| (o.mint, o.maxt)))
+                .chain(st.open.as_ref().map(|o| (o.mint, o.maxt())))
                 .find(|&(_, maxt)| maxt >= t)
                 .map(|(mint, _)| mint.max(t));
             if let Some(f) = first {
@@ -438,7 +438,7 @@ impl Head {
             || st
                 .open
                 .as_ref()
-                .is_some_and(|o| o.maxt >= mint && o.mint <= maxt)
+                .is_some_and(|o| o.maxt() >= mint && o.mint <= maxt)
     }
 
     /// Calls `f` with the chunks of series `r` that overlap the closed range `[mint, maxt]`, oldest first,
@@ -508,13 +508,13 @@ impl Head {
             });
         }
         if let Some(o) = &st.open {
-            if overlaps(o.mint, o.maxt) {
-                if !exact(o.mint, o.maxt) {
+            if overlaps(o.mint, o.maxt()) {
+                if !exact(o.mint, o.maxt()) {
                     return Ok(None);
                 }
                 out.push(HeadSeriesChunk {
                     min_time: o.mint,
-                    max_time: o.maxt,
+                    max_time: o.maxt(),
                     data: o.chunk.bytes(),
                     open: true,
                 });
@@ -644,7 +644,7 @@ impl Head {
             let w = self.barrier.write();
             for s in candidates {
                 if still(&s.state.lock()) {
-                    self.series.remove(s);
+                    self.series.remove(s.labels.stable_hash(), s);
                     if RefTable::covers(s.sref) {
                         self.refs.remove(&w, s.sref);
                     } else {

@@ -32,9 +32,46 @@ pub(crate) struct ChunkMeta {
 pub(crate) struct OpenChunk {
     pub chunk: XorChunk,
     pub mint: i64,
-    pub maxt: i64,
     /// First timestamp that must go into the next chunk (the next multiple of the chunk range).
     pub boundary: i64,
+}
+
+impl OpenChunk {
+    /// Time of its newest sample (an open chunk holds at least one).
+    pub fn maxt(&self) -> i64 {
+        self.chunk.last().map_or(self.mint, |(t, _)| t)
+    }
+}
+
+/// Deleted intervals (inclusive) of a series: usually none, so one pointer wide rather than a `Vec`'s
+/// three words.
+#[derive(Debug, Default)]
+// The box is the point: one word in every series instead of three, the extra allocation only for the
+// rare series with deletes.
+#[allow(clippy::box_collection)]
+pub(crate) struct Deleted(Option<Box<Vec<(i64, i64)>>>);
+
+impl Deleted {
+    pub fn push(&mut self, d: (i64, i64)) {
+        self.0.get_or_insert_with(Default::default).push(d);
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, (i64, i64)> {
+        self.0.as_deref().map_or(&[][..], Vec::as_slice).iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|v| v.is_empty())
+    }
+
+    pub fn retain(&mut self, keep: impl FnMut(&(i64, i64)) -> bool) {
+        if let Some(v) = &mut self.0 {
+            v.retain(keep);
+            if v.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
 }
 
 /// Mutable state of a series, behind its lock.
@@ -45,7 +82,7 @@ pub(crate) struct SeriesState {
     /// Newest sample: time and value (`None` before the first; every i64 is a valid time).
     pub newest: Option<(i64, f64)>,
     /// Deleted intervals (inclusive).
-    pub deleted: Vec<(i64, i64)>,
+    pub deleted: Deleted,
 }
 
 /// A series of the head.
@@ -53,7 +90,6 @@ pub(crate) struct SeriesState {
 pub(crate) struct MemSeries {
     pub sref: SeriesRef,
     pub labels: Labels,
-    pub hash: u64,
     /// Whether a series record for it is in the WAL.
     pub logged: AtomicBool,
     /// Copies of the newest stored sample, readable without the lock: appenders check against them early;
@@ -78,11 +114,10 @@ pub(crate) enum Appended {
 }
 
 impl MemSeries {
-    pub fn new(sref: SeriesRef, labels: Labels, hash: u64, logged: bool) -> MemSeries {
+    pub fn new(sref: SeriesRef, labels: Labels, logged: bool) -> MemSeries {
         MemSeries {
             sref,
             labels,
-            hash,
             logged: AtomicBool::new(logged),
             has_newest: AtomicBool::new(false),
             newest_t: AtomicI64::new(0),
@@ -94,7 +129,7 @@ impl MemSeries {
                 full: Vec::new(),
                 open: None,
                 newest: None,
-                deleted: Vec::new(),
+                deleted: Deleted::default(),
             }),
         }
     }
@@ -209,7 +244,6 @@ impl SeriesState {
             OpenChunk {
                 chunk: size_hint.map_or_else(XorChunk::new, XorChunk::with_capacity),
                 mint: t,
-                maxt: t,
                 boundary,
             }
         });
@@ -224,12 +258,9 @@ impl SeriesState {
             self.open = Some(OpenChunk {
                 chunk: c,
                 mint: t,
-                maxt: t,
                 boundary: t.saturating_add(chunk_range),
             });
             cut = true;
-        } else if let Some(o) = self.open.as_mut() {
-            o.maxt = t;
         }
         self.newest = Some((t, v));
         Ok(Appended::Stored(cut))
@@ -281,7 +312,7 @@ impl SeriesState {
     /// Drops chunks that end before `mint`; true if nothing is left.
     pub fn truncate_before(&mut self, mint: i64) -> bool {
         self.full.retain(|c| c.maxt >= mint);
-        if self.open.as_ref().is_some_and(|o| o.maxt < mint) {
+        if self.open.as_ref().is_some_and(|o| o.maxt() < mint) {
             self.open = None;
         }
         self.deleted.retain(|d| d.1 >= mint);
@@ -343,8 +374,8 @@ impl SeriesState {
             }
         }
         if let Some(o) = &self.open {
-            if o.maxt >= mint && o.mint <= maxt {
-                self.decode_into(labels, o.mint, o.maxt, o.chunk.bytes(), mint, maxt, out)?;
+            if o.maxt() >= mint && o.mint <= maxt {
+                self.decode_into(labels, o.mint, o.maxt(), o.chunk.bytes(), mint, maxt, out)?;
             }
         }
         Ok(())
@@ -386,17 +417,17 @@ impl SeriesState {
 /// write fails (the WAL still holds its samples).
 fn map_chunk(sref: SeriesRef, o: OpenChunk, files: Option<&HeadChunkFiles>) -> ChunkMeta {
     if let Some(f) = files {
-        if let Ok(r) = f.write_xor(sref, o.mint, o.maxt, &o.chunk) {
+        if let Ok(r) = f.write_xor(sref, o.mint, o.maxt(), &o.chunk) {
             return ChunkMeta {
                 mint: o.mint,
-                maxt: o.maxt,
+                maxt: o.maxt(),
                 loc: ChunkLoc::Mapped(r),
             };
         }
     }
     ChunkMeta {
         mint: o.mint,
-        maxt: o.maxt,
+        maxt: o.maxt(),
         loc: ChunkLoc::Memory(o.chunk.into_bytes().into_boxed_slice()),
     }
 }

@@ -146,7 +146,7 @@ impl StripeSeries {
             }
         }
         let r = new_ref();
-        let s = Arc::new(MemSeries::new(r, labels.clone(), hash, logged));
+        let s = Arc::new(MemSeries::new(r, labels.clone(), logged));
         created(&s);
         match st.entry(hash) {
             std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(s.clone()),
@@ -158,16 +158,17 @@ impl StripeSeries {
         (s, true)
     }
 
-    /// Removes `s`.
-    pub fn remove(&self, s: &MemSeries) {
-        let mut st = self.by_hash[s.hash as usize & self.mask].write();
-        if let Some(b) = st.get_mut(&s.hash) {
+    /// Removes `s`, whose labels hash to `hash` (not stored in the series, a word each: removal is
+    /// rare, so the caller computes it again).
+    pub fn remove(&self, hash: u64, s: &MemSeries) {
+        let mut st = self.by_hash[hash as usize & self.mask].write();
+        if let Some(b) = st.get_mut(&hash) {
             let (removed, empty) = b.remove(s.sref);
             if removed {
                 self.count.fetch_sub(1, Ordering::Relaxed);
             }
             if empty {
-                st.remove(&s.hash);
+                st.remove(&hash);
             }
         }
     }
@@ -223,15 +224,15 @@ mod tests {
         let (sc, _) = st.get_or_create(7, &c, false, &mut new_ref, |_| {});
         assert_eq!(st.get_by_key(7, c.hash_key()).unwrap().sref, sc.sref);
         assert_eq!(st.len(), 3);
-        st.remove(&sa);
+        st.remove(7, &sa);
         assert!(st.get_by_key(7, a.hash_key()).is_none());
         assert_eq!(st.get_by_key(7, b.hash_key()).unwrap().sref, sb.sref);
         assert_eq!(st.get_by_labels(7, &c).unwrap().sref, sc.sref);
-        st.remove(&sc);
-        st.remove(&sc);
+        st.remove(7, &sc);
+        st.remove(7, &sc);
         assert_eq!(st.len(), 1);
         assert_eq!(st.get_by_key(7, b.hash_key()).unwrap().sref, sb.sref);
-        st.remove(&sb);
+        st.remove(7, &sb);
         assert_eq!(st.len(), 0);
         assert!(st.all().is_empty());
     }
