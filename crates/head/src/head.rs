@@ -662,6 +662,18 @@ impl Head {
         n
     }
 
+    /// Folds the WAL's closed segments older than the head's lower bound into the checkpoint, as
+    /// [`truncate`](Self::truncate) does, without touching the head: for segments a forwarder held back
+    /// (the truncation floor) when the head was truncated and has released since.
+    pub fn truncate_wal(&self) -> Result<tsdb_wal::TruncateReport, HeadError> {
+        let _g = self.truncating.lock();
+        let Some(wal) = &self.wal else {
+            return Ok(tsdb_wal::TruncateReport::default());
+        };
+        let b = self.read_barrier();
+        Ok(wal.truncate(self.min_valid(), |r| self.lookup(&b, r).is_some())?)
+    }
+
     /// Agent mode ([`HeadOptions::keep_samples`] off): forgets the series whose newest sample is older
     /// than `series_before` (a sample for one later makes it a new series, logged again), then folds the
     /// WAL's closed segments below the truncation floor (what every forwarder has had acknowledged, see

@@ -50,8 +50,8 @@ struct Inner {
     warnings: Mutex<Vec<String>>,
     background_error: Mutex<Option<String>>,
     closed: AtomicBool,
-    /// Agent mode: the sequence number of the checkpoint the last WAL truncation wrote (`u64::MAX`: none).
-    agent_checkpoint: AtomicU64,
+    /// The sequence number of the checkpoint segment the last WAL truncation wrote (`u64::MAX`: none).
+    checkpoint_seq: AtomicU64,
     /// One per [`Options::forward`] destination; taken out by `close`.
     forwarders: Mutex<Vec<tsdb_forward::Forwarder>>,
     _lock: DirLock,
@@ -241,7 +241,7 @@ impl Db {
             warnings: Mutex::new(warnings),
             background_error: Mutex::new(None),
             closed: AtomicBool::new(false),
-            agent_checkpoint: AtomicU64::new(u64::MAX),
+            checkpoint_seq: AtomicU64::new(u64::MAX),
             _lock: lock,
             opts,
         });
@@ -607,6 +607,14 @@ impl Inner {
         Ok(self.head.truncate(mint)?)
     }
 
+    /// Remembers the checkpoint a WAL truncation wrote (the newest segment it folded), so that it alone
+    /// does not make another truncation due.
+    fn note_checkpoint(&self, t: &tsdb_wal::TruncateReport) {
+        if let Some(&last) = t.segments.last() {
+            self.checkpoint_seq.store(last, Ordering::Release);
+        }
+    }
+
     /// Keeps every WAL segment a forwarder has not had acknowledged yet from truncation; returns that
     /// floor (none without forwarders).
     fn set_forward_floor(&self) -> Option<u64> {
@@ -666,7 +674,7 @@ impl Inner {
             // Only when a closed segment other than the checkpoint the last truncation wrote is below
             // the floor: a truncation rewrites the checkpoint, and this runs every background tick.
             let floor = self.set_forward_floor().unwrap_or(u64::MAX);
-            let ck = self.agent_checkpoint.load(Ordering::Acquire);
+            let ck = self.checkpoint_seq.load(Ordering::Acquire);
             let due = self.head.wal().is_some_and(|w| {
                 w.closed_segments()
                     .iter()
@@ -682,9 +690,7 @@ impl Inner {
                 newest.saturating_sub(self.opts.agent_series_retention)
             };
             let t = self.head.truncate_agent(before)?;
-            if let Some(&last) = t.wal.segments.last() {
-                self.agent_checkpoint.store(last, Ordering::Release);
-            }
+            self.note_checkpoint(&t.wal);
             rep.wal_segments_truncated += t.wal.segments.len();
             return Ok(rep);
         }
@@ -700,8 +706,26 @@ impl Inner {
                 rep.persisted.push(m);
             }
             let t = self.truncate_head(end)?;
+            self.note_checkpoint(&t.wal);
             rep.wal_segments_truncated += t.wal.segments.len();
             rep.chunk_files_removed += t.chunk_files_removed;
+        }
+        // Segments a forwarder held back at the last head truncation and has released since (caught
+        // up, or given up over its lag limit) go now, not at the next persistence a block range later.
+        if let (Some(floor), Some(wal)) = (self.set_forward_floor(), self.head.wal()) {
+            let (mint, ck) = (
+                self.head.min_valid(),
+                self.checkpoint_seq.load(Ordering::Acquire),
+            );
+            let due = wal
+                .closed_segments()
+                .iter()
+                .any(|c| c.seq < floor && c.max_t < mint && c.seq != ck);
+            if due {
+                let t = self.head.truncate_wal()?;
+                self.note_checkpoint(&t);
+                rep.wal_segments_truncated += t.segments.len();
+            }
         }
         // 2. Compaction.
         if self.opts.compaction {
