@@ -625,10 +625,7 @@ impl Head {
                 rep.chunk_files_removed = files.truncate_before(mint)?;
             }
         }
-        if let Some(wal) = &self.wal {
-            let b = self.read_barrier();
-            rep.wal = wal.truncate(mint, |r| self.lookup(&b, r).is_some())?;
-        }
+        rep.wal = self.fold_wal(mint)?;
         Ok(rep)
     }
 
@@ -667,11 +664,18 @@ impl Head {
     /// (the truncation floor) when the head was truncated and has released since.
     pub fn truncate_wal(&self) -> Result<tsdb_wal::TruncateReport, HeadError> {
         let _g = self.truncating.lock();
+        self.fold_wal(self.min_valid())
+    }
+
+    /// The WAL part of every truncation: closed segments older than `mint` (and below the truncation
+    /// floor) become a checkpoint keeping the series records of the series still in the head. Call with
+    /// `truncating` held.
+    fn fold_wal(&self, mint: i64) -> Result<tsdb_wal::TruncateReport, HeadError> {
         let Some(wal) = &self.wal else {
             return Ok(tsdb_wal::TruncateReport::default());
         };
         let b = self.read_barrier();
-        Ok(wal.truncate(self.min_valid(), |r| self.lookup(&b, r).is_some())?)
+        Ok(wal.truncate(mint, |r| self.lookup(&b, r).is_some())?)
     }
 
     /// Agent mode ([`HeadOptions::keep_samples`] off): forgets the series whose newest sample is older
@@ -690,10 +694,7 @@ impl Head {
             .filter(|s| old(&s.state.lock()))
             .collect();
         rep.series_removed = self.unlink(&stale, old);
-        if let Some(wal) = &self.wal {
-            let b = self.read_barrier();
-            rep.wal = wal.truncate(i64::MAX, |r| self.lookup(&b, r).is_some())?;
-        }
+        rep.wal = self.fold_wal(i64::MAX)?;
         Ok(rep)
     }
 

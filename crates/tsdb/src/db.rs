@@ -607,6 +607,19 @@ impl Inner {
         Ok(self.head.truncate(mint)?)
     }
 
+    /// Whether a closed WAL segment older than `mint`, below the forwarders' floor and other than the
+    /// checkpoint the last truncation wrote, is there to fold (a truncation rewrites the checkpoint, and
+    /// this is asked at every background tick). Never without forwarders: head truncation covers that.
+    fn wal_fold_due(&self, mint: i64) -> bool {
+        let (Some(floor), Some(wal)) = (self.set_forward_floor(), self.head.wal()) else {
+            return false;
+        };
+        let ck = self.checkpoint_seq.load(Ordering::Acquire);
+        wal.closed_segments()
+            .iter()
+            .any(|c| c.seq < floor && c.max_t < mint && c.seq != ck)
+    }
+
     /// Remembers the checkpoint a WAL truncation wrote (the newest segment it folded), so that it alone
     /// does not make another truncation due.
     fn note_checkpoint(&self, t: &tsdb_wal::TruncateReport) {
@@ -671,16 +684,8 @@ impl Inner {
             return Ok(rep);
         }
         if self.opts.agent {
-            // Only when a closed segment other than the checkpoint the last truncation wrote is below
-            // the floor: a truncation rewrites the checkpoint, and this runs every background tick.
-            let floor = self.set_forward_floor().unwrap_or(u64::MAX);
-            let ck = self.checkpoint_seq.load(Ordering::Acquire);
-            let due = self.head.wal().is_some_and(|w| {
-                w.closed_segments()
-                    .iter()
-                    .any(|c| c.seq < floor && c.seq != ck)
-            });
-            if !due {
+            // Samples are not kept, so every acknowledged closed segment may go.
+            if !self.wal_fold_due(i64::MAX) {
                 return Ok(rep);
             }
             let newest = self.head.max_time();
@@ -712,20 +717,10 @@ impl Inner {
         }
         // Segments a forwarder held back at the last head truncation and has released since (caught
         // up, or given up over its lag limit) go now, not at the next persistence a block range later.
-        if let (Some(floor), Some(wal)) = (self.set_forward_floor(), self.head.wal()) {
-            let (mint, ck) = (
-                self.head.min_valid(),
-                self.checkpoint_seq.load(Ordering::Acquire),
-            );
-            let due = wal
-                .closed_segments()
-                .iter()
-                .any(|c| c.seq < floor && c.max_t < mint && c.seq != ck);
-            if due {
-                let t = self.head.truncate_wal()?;
-                self.note_checkpoint(&t);
-                rep.wal_segments_truncated += t.segments.len();
-            }
+        if self.wal_fold_due(self.head.min_valid()) {
+            let t = self.head.truncate_wal()?;
+            self.note_checkpoint(&t);
+            rep.wal_segments_truncated += t.segments.len();
         }
         // 2. Compaction.
         if self.opts.compaction {
