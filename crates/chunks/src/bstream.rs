@@ -78,6 +78,22 @@ impl BitWriter {
         w
     }
 
+    /// Empties the writer for a new stream of `header_bytes` zero bytes, keeping its buffer (a cut
+    /// chunk's buffer serves the next chunk of the series without a new allocation).
+    pub(crate) fn reset(&mut self, header_bytes: usize) {
+        // Everything written lies before `byte + 8` (`acc` is stored there), so clearing up to the
+        // slack past it covers even a store of a sample's second word; the rest is zero already.
+        let written = (self.byte + SLACK).min(self.buf.len());
+        self.buf[..written].fill(0);
+        if self.buf.len() < header_bytes + SLACK {
+            self.buf.resize(header_bytes + SLACK, 0);
+        }
+        self.byte = header_bytes;
+        self.acc = 0;
+        self.nacc = 0;
+        self.last_len = 0;
+    }
+
     /// Length in bytes of the stream written so far.
     ///
     /// Prometheus leaves one empty byte after a last write that was a whole number of bytes

@@ -227,12 +227,17 @@ impl SeriesState {
             Some(o) => o.chunk.num_samples() >= max_samples || t >= o.boundary,
             None => false,
         };
-        // A new chunk is sized like the series' previous one, so appending rarely reallocates.
+        // A new chunk is sized like the series' previous one, so appending rarely reallocates; a chunk
+        // written to the head files leaves its buffer to the next one (no allocation at all, and no
+        // buffer freed on another thread than the one that grew it).
         let mut size_hint = None;
+        let mut reuse = None;
         if must_cut {
             if let Some(o) = self.open.take() {
                 size_hint = Some(o.chunk.bytes().len());
-                self.full.push(map_chunk(sref, o, files));
+                let (meta, spare) = cut_chunk(sref, o, files);
+                self.full.push(meta);
+                reuse = spare;
             }
         }
         let open = self.open.get_or_insert_with(|| {
@@ -241,8 +246,15 @@ impl SeriesState {
                 Some(n) => n.saturating_mul(chunk_range),
                 None => i64::MAX,
             };
+            let chunk = match reuse {
+                Some(mut c) => {
+                    c.reset();
+                    c
+                }
+                None => size_hint.map_or_else(XorChunk::new, XorChunk::with_capacity),
+            };
             OpenChunk {
-                chunk: size_hint.map_or_else(XorChunk::new, XorChunk::with_capacity),
+                chunk,
                 mint: t,
                 boundary,
             }
@@ -416,18 +428,30 @@ impl SeriesState {
 /// Moves a full open chunk to the head chunk files, or keeps its bytes in memory if there are none or the
 /// write fails (the WAL still holds its samples).
 fn map_chunk(sref: SeriesRef, o: OpenChunk, files: Option<&HeadChunkFiles>) -> ChunkMeta {
+    cut_chunk(sref, o, files).0
+}
+
+/// Closes an open chunk: written to `files` if there are any (and the write succeeds), then its buffer
+/// is handed back for the next chunk; otherwise its bytes stay in memory as the full chunk.
+fn cut_chunk(
+    sref: SeriesRef,
+    o: OpenChunk,
+    files: Option<&HeadChunkFiles>,
+) -> (ChunkMeta, Option<XorChunk>) {
     if let Some(f) = files {
         if let Ok(r) = f.write_xor(sref, o.mint, o.maxt(), &o.chunk) {
-            return ChunkMeta {
+            let meta = ChunkMeta {
                 mint: o.mint,
                 maxt: o.maxt(),
                 loc: ChunkLoc::Mapped(r),
             };
+            return (meta, Some(o.chunk));
         }
     }
-    ChunkMeta {
+    let meta = ChunkMeta {
         mint: o.mint,
         maxt: o.maxt(),
         loc: ChunkLoc::Memory(o.chunk.into_bytes().into_boxed_slice()),
-    }
+    };
+    (meta, None)
 }

@@ -60,6 +60,19 @@ impl XorChunk {
         }
     }
 
+    /// Empties the chunk for reuse, keeping its buffer: afterwards it is equal to a new chunk and
+    /// appends produce the same bytes, without allocating until it outgrows the old size.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.w.reset(HEADER);
+        self.num = 0;
+        self.t = 0;
+        self.v = 0;
+        self.t_delta = 0;
+        self.leading = NO_WIDTH;
+        self.trailing = 0;
+    }
+
     /// Takes over encoded chunk bytes (for example read from disk) so more samples can be appended.
     ///
     /// Every sample is decoded to rebuild the appender's state, so appending to the result gives
@@ -357,6 +370,39 @@ mod tests {
         // Never more than half again what is written, plus the slack.
         let used = c.bytes().len();
         assert!(c.w.capacity() <= used + used / 2 + 32, "{used} of {caps:?}");
+    }
+
+    #[test]
+    fn a_reset_chunk_encodes_as_a_new_one_without_growing() {
+        let first: Vec<(i64, f64)> = (0..150i64)
+            .map(|i| (i * 15_000, (i * i) as f64 * 0.7))
+            .collect();
+        let second: Vec<(i64, f64)> = (0..120i64)
+            .map(|i| {
+                (
+                    2_000_000 + i * 30_000,
+                    if i % 7 == 0 { f64::NAN } else { i as f64 },
+                )
+            })
+            .collect();
+        let mut c = XorChunk::new();
+        for &(t, v) in &first {
+            c.append(t, v).unwrap();
+        }
+        let cap = c.w.capacity();
+        c.reset();
+        assert_eq!(c.bytes(), XorChunk::new().bytes());
+        assert_eq!(c.num_samples(), 0);
+        assert_eq!(c.last(), None);
+        for &(t, v) in &second {
+            c.append(t, v).unwrap();
+        }
+        assert_eq!(
+            c.w.capacity(),
+            cap,
+            "the smaller second chunk fits the old buffer"
+        );
+        assert_eq!(c.into_bytes(), round_trip(&second));
     }
 
     #[test]
