@@ -8,6 +8,7 @@ use tsdb_wal::{Batch, RefSample, RefSeries, SeriesRef};
 
 use crate::error::{AppendError, HeadError};
 use crate::head::Head;
+use crate::locks::{SlotAlloc, SlotGuard};
 use crate::metrics::Counters;
 use crate::options::MAX_TIME;
 use crate::reftable::ReadBarrier;
@@ -66,6 +67,8 @@ pub struct Appender<'h> {
     samples: Vec<RefSample>,
     new_series: Vec<RefSeries>,
     scratch: Scratch,
+    /// Lock slots for the series this appender creates (they share slots, see [`crate::locks`]).
+    slots: SlotAlloc,
     min_t: i64,
     max_t: i64,
 }
@@ -98,6 +101,7 @@ impl<'h> Appender<'h> {
             samples: b.samples,
             new_series: b.new_series,
             scratch: b.scratch,
+            slots: SlotAlloc::default(),
             min_t: i64::MAX,
             max_t: i64::MIN,
         }
@@ -141,7 +145,7 @@ impl<'h> Appender<'h> {
                 min_valid,
             });
         }
-        let s = SeriesPtr::from_arc(&self.head.get_or_create(labels));
+        let s = SeriesPtr::from_arc(&self.head.get_or_create(labels, &mut self.slots));
         self.buffer(s, t, v)
     }
 
@@ -251,7 +255,7 @@ impl<'h> Appender<'h> {
     /// Logs the batch to the WAL (new series first, then samples) and then applies it, returning once the
     /// WAL accepted it under its sync policy. On a WAL error nothing is applied.
     ///
-    /// The series of the batch stay locked (in reference order, so commits cannot deadlock) from the final
+    /// The series of the batch stay locked (by lock slot, in slot order, so commits cannot deadlock) from the final
     /// check through logging to applying: for every series, the WAL holds its samples in the order they
     /// are applied, and holds only samples that are stored, so replay rebuilds exactly this state.
     pub fn commit(mut self) -> Result<CommitStats, HeadError> {
@@ -264,7 +268,7 @@ impl<'h> Appender<'h> {
             self.release();
             return Err(HeadError::ReadOnly);
         };
-        // Lock order: by series reference.
+        // Lock order: by slot (then by reference, so a series' samples are together).
         let n = self.samples.len();
         let Scratch {
             mut order,
@@ -275,20 +279,26 @@ impl<'h> Appender<'h> {
         order.extend(0..n as u32);
         accepted.clear();
         which.clear();
-        if !self.samples.windows(2).all(|w| w[0].series <= w[1].series) {
-            order.sort_by_key(|&i| self.samples[i as usize].series);
+        let key = |i: usize| (self.series[i].slot, self.samples[i].series);
+        if !(1..n).all(|i| key(i - 1) <= key(i)) {
+            order.sort_by_key(|&i| key(i as usize));
         }
-        let mut guards = Vec::new();
+        let mut guards: Vec<SlotGuard<'_>> = Vec::new();
         let (mut ooo, mut dup) = (0u64, 0u64);
         let mut prev: Option<SeriesRef> = None;
+        let mut prev_slot: Option<u32> = None;
         let mut newest: Option<(i64, f64)> = None;
         for &i in &order {
             let x = self.samples[i as usize];
             let s = &self.series[i as usize];
+            if prev_slot != Some(s.slot) {
+                guards.push(head.locks.lock_slot(s.slot));
+                prev_slot = Some(s.slot);
+            }
             if prev != Some(x.series) {
-                let st = s.state.lock();
-                newest = st.newest;
-                guards.push(st);
+                if let Some(g) = guards.last_mut() {
+                    newest = g.state(s).newest;
+                }
                 prev = Some(x.series);
             }
             match newest {
@@ -332,26 +342,16 @@ impl<'h> Appender<'h> {
         let mut cuts = 0u64;
         for (x, &(g, i)) in accepted.iter().zip(&which) {
             let s = &self.series[i as usize];
+            let st = guards[g].state(s);
             let r = if keep {
-                guards[g].append(s.sref, &s.labels, x.t, x.v, range, max, files)
+                st.append(s.sref, &s.labels, x.t, x.v, range, max, files)
             } else {
-                guards[g].note(&s.labels, x.t, x.v)
+                st.note(&s.labels, x.t, x.v)
             };
             if let Ok(Appended::Stored(cut)) = r {
                 stats.samples += 1;
                 cuts += cut as u64;
-            }
-        }
-        let mut prev: Option<SeriesRef> = None;
-        let mut gi = 0usize;
-        for &i in &order {
-            let s = &self.series[i as usize];
-            if prev != Some(s.sref) {
-                if prev.is_some() {
-                    gi += 1;
-                }
-                prev = Some(s.sref);
-                s.publish_newest(&guards[gi]);
+                s.publish_newest(st);
             }
         }
         drop(guards);

@@ -13,6 +13,7 @@ use tsdb_wal::{Delete, SeriesRef, Wal};
 
 use crate::appender::Appender;
 use crate::error::HeadError;
+use crate::locks::{SeriesLocks, SlotAlloc};
 use crate::metrics::{Counters, HeadMetrics};
 use crate::options::HeadOptions;
 use crate::postings::MemPostings;
@@ -44,6 +45,8 @@ pub struct Head {
     appender_ids: AtomicU64,
     pub(crate) appender_buffers: Mutex<Vec<crate::appender::Buffers>>,
     truncating: Mutex<()>,
+    /// The locks of the series' states.
+    pub(crate) locks: SeriesLocks,
     pub(crate) counters: Counters,
 }
 
@@ -130,6 +133,7 @@ impl Head {
             appender_ids: AtomicU64::new(1),
             appender_buffers: Mutex::new(Vec::new()),
             truncating: Mutex::new(()),
+            locks: SeriesLocks::default(),
             counters: Counters::default(),
             dir: dir.to_path_buf(),
             opts,
@@ -281,7 +285,8 @@ impl Head {
         }
     }
 
-    pub(crate) fn get_or_create(&self, labels: &Labels) -> Arc<MemSeries> {
+    /// The series with `labels`, created (with a lock slot from `slots`) if the head has none.
+    pub(crate) fn get_or_create(&self, labels: &Labels, slots: &mut SlotAlloc) -> Arc<MemSeries> {
         let hash = labels.stable_hash();
         if let Some(s) = self.series.get_by_labels(hash, labels) {
             return s;
@@ -290,7 +295,12 @@ impl Head {
             hash,
             labels,
             false,
-            || self.next_ref.fetch_add(1, Ordering::Relaxed),
+            || {
+                (
+                    self.next_ref.fetch_add(1, Ordering::Relaxed),
+                    slots.next(&self.locks),
+                )
+            },
             |s| self.register(s),
         );
         if created {
@@ -302,11 +312,20 @@ impl Head {
 
     /// Creates a series with a given reference during replay; if the labels already exist under another
     /// reference, that series is returned (the caller maps the reference).
-    pub(crate) fn create_replayed(&self, r: SeriesRef, labels: &Labels) -> (Arc<MemSeries>, bool) {
+    pub(crate) fn create_replayed(
+        &self,
+        r: SeriesRef,
+        labels: &Labels,
+        slots: &mut SlotAlloc,
+    ) -> (Arc<MemSeries>, bool) {
         let hash = labels.stable_hash();
-        let (s, created) =
-            self.series
-                .get_or_create(hash, labels, true, || r, |s| self.register(s));
+        let (s, created) = self.series.get_or_create(
+            hash,
+            labels,
+            true,
+            || (r, slots.next(&self.locks)),
+            |s| self.register(s),
+        );
         if created {
             // Sorted once when replay ends (`finish_replayed_postings`).
             self.postings.write().add_unordered(s.sref, &s.labels);
@@ -329,7 +348,7 @@ impl Head {
     pub fn next_sample_time(&self, t: i64) -> Option<i64> {
         let mut best: Option<i64> = None;
         for s in self.series.all() {
-            let st = s.state.lock();
+            let st = self.locks.lock(&s);
             let first = st
                 .full
                 .iter()
@@ -345,14 +364,14 @@ impl Head {
     }
 
     /// Chunks in the head now: every series' full chunks (in memory or in `chunks_head/`) and its open
-    /// chunk. Counted by visiting each series under its own lock, so it is exact for a quiet head and
+    /// chunk. Counted by visiting each series under its slot's lock, so it is exact for a quiet head and
     /// within the appends in flight otherwise.
     pub fn num_chunks(&self) -> u64 {
         self.series
             .all()
             .iter()
             .map(|s| {
-                let st = s.state.lock();
+                let st = self.locks.lock(s);
                 st.full.len() as u64 + u64::from(st.open.is_some())
             })
             .sum()
@@ -420,7 +439,7 @@ impl Head {
             return Ok(false);
         };
         let mint = mint.max(self.min_valid());
-        let st = s.state.lock();
+        let st = self.locks.lock(&s);
         st.samples_into(&s.labels, self.chunks.as_ref(), mint, maxt, out)?;
         Ok(true)
     }
@@ -433,7 +452,7 @@ impl Head {
             return false;
         };
         let mint = mint.max(self.min_valid());
-        let st = s.state.lock();
+        let st = self.locks.lock(&s);
         st.full.iter().any(|c| c.maxt >= mint && c.mint <= maxt)
             || st
                 .open
@@ -461,7 +480,7 @@ impl Head {
             return Ok(None);
         };
         let min_valid = self.min_valid();
-        let st = s.state.lock();
+        let st = self.locks.lock(&s);
         let overlaps = |cmin: i64, cmax: i64| cmax >= mint && cmin <= maxt;
         let exact = |cmin: i64, cmax: i64| {
             cmin >= min_valid && !st.deleted.iter().any(|&(a, z)| a <= cmax && z >= cmin)
@@ -544,7 +563,7 @@ impl Head {
             let b = self.read_barrier();
             sel.iter()
                 .filter_map(|(r, _)| {
-                    let newest = self.lookup(&b, *r)?.state.lock().max_t()?;
+                    let newest = self.locks.lock(&*self.lookup(&b, *r)?).max_t()?;
                     let end = maxt.min(newest);
                     (mint <= end).then_some(Delete {
                         series: *r,
@@ -568,7 +587,7 @@ impl Head {
     pub(crate) fn apply_delete(&self, d: &Delete) {
         let b = self.read_barrier();
         if let Some(s) = self.lookup(&b, d.series) {
-            s.state.lock().deleted.push((d.mint, d.maxt));
+            self.locks.lock(&s).deleted.push((d.mint, d.maxt));
         }
     }
 
@@ -611,7 +630,7 @@ impl Head {
         let mut empty = Vec::new();
         let mut new_min = i64::MAX;
         for s in self.series.all() {
-            let mut st = s.state.lock();
+            let mut st = self.locks.lock(&s);
             if st.truncate_before(mint) {
                 empty.push(s.clone());
             } else if let Some(f) = st.first_time() {
@@ -640,7 +659,7 @@ impl Head {
         {
             let w = self.barrier.write();
             for s in candidates {
-                if still(&s.state.lock()) {
+                if still(&self.locks.lock(s)) {
                     self.series.remove(s.labels.stable_hash(), s);
                     if RefTable::covers(s.sref) {
                         self.refs.remove(&w, s.sref);
@@ -691,7 +710,7 @@ impl Head {
             .series
             .all()
             .into_iter()
-            .filter(|s| old(&s.state.lock()))
+            .filter(|s| old(&self.locks.lock(s)))
             .collect();
         rep.series_removed = self.unlink(&stale, old);
         rep.wal = self.fold_wal(i64::MAX)?;

@@ -9,6 +9,7 @@
 mod appender;
 mod error;
 mod head;
+mod locks;
 mod metrics;
 mod options;
 mod postings;

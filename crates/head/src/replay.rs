@@ -1,5 +1,5 @@
 //! Replay on open: head chunk files first, then the WAL, with samples applied by worker threads sharded by
-//! series reference. Samples already inside replayed chunks are skipped.
+//! the series' lock slot. Samples already inside replayed chunks are skipped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +12,7 @@ use tsdb_wal::{Corruption, Record, RefSample, SegmentStats, SeriesRef, WalError,
 
 use crate::error::HeadError;
 use crate::head::Head;
+use crate::locks::SlotAlloc;
 use crate::metrics::Counters;
 use crate::series::{Appended, ChunkLoc, ChunkMeta};
 
@@ -139,7 +140,7 @@ fn worker(
                 ws.unknown += 1;
                 continue;
             };
-            let mut st = s.state.lock();
+            let mut st = head.locks.lock(&s);
             if st.max_t().is_some_and(|m| x.t <= m) {
                 ws.skipped += 1;
                 continue;
@@ -185,7 +186,7 @@ pub(crate) fn replay(
         rep.chunk_damage = r.damage;
     }
 
-    // 2. The WAL, samples applied by workers sharded by ref.
+    // 2. The WAL, samples applied by workers sharded by the series' lock slot.
     let workers = match head.opts.replay_workers {
         0 => std::thread::available_parallelism()
             .map_or(2, |n| n.get())
@@ -194,6 +195,7 @@ pub(crate) fn replay(
     };
     let mut reader = WalReader::open(wal_dir)?;
     let mut remap: HashMap<SeriesRef, SeriesRef> = HashMap::new();
+    let mut slot_of = SlotOf::default();
     let mut chunk_samples = 0u64;
     let mut corruption = None;
     let stats: Vec<WorkerStats> =
@@ -228,8 +230,13 @@ pub(crate) fn replay(
                 };
                 match e.record {
                     Record::Series(ss) => {
+                        // The series of one record were created together: they share lock slots
+                        // again, as they did when they were written.
+                        let mut slots = SlotAlloc::default();
                         for s in ss {
-                            let (m, created) = head.create_replayed(s.series, &s.labels);
+                            let (m, created) =
+                                head.create_replayed(s.series, &s.labels, &mut slots);
+                            slot_of.note(m.sref, m.slot);
                             if m.sref != s.series {
                                 remap.insert(s.series, m.sref);
                             } else {
@@ -249,7 +256,8 @@ pub(crate) fn replay(
                             } else {
                                 remap.get(&x.series).copied().unwrap_or(x.series)
                             };
-                            let i = (r % workers as u64) as usize;
+                            // By lock slot: no two workers take one slot's lock.
+                            let i = (slot_of.get(r).map_or(r, u64::from) % workers as u64) as usize;
                             bufs[i].push(RefSample { series: r, ..*x });
                             if bufs[i].len() >= BATCH {
                                 send(i, &mut bufs);
@@ -308,7 +316,7 @@ pub(crate) fn replay(
     // 3. The head's time range.
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     for s in head.series.all() {
-        let st = s.state.lock();
+        let st = head.locks.lock(&s);
         s.publish_newest(&st);
         let first = st
             .full
@@ -359,7 +367,7 @@ fn attach_chunks(head: &Head, s: &crate::series::MemSeries, mut cs: Vec<ChunkMet
             }
         }
     }
-    let mut st = s.state.lock();
+    let mut st = head.locks.lock(s);
     if let Some((t, v)) = last {
         st.newest = Some((t, v));
     } else if let Some(c) = cs.last() {
@@ -369,4 +377,33 @@ fn attach_chunks(head: &Head, s: &crate::series::MemSeries, mut cs: Vec<ChunkMet
     st.full = cs;
     s.publish_newest(&st);
     samples
+}
+
+/// The lock slot of each replayed series by reference, for sharding samples among workers without
+/// looking the series up: a dense table for the references a head hands out, nothing for far larger ones
+/// (their samples are sharded by reference; the locks keep that correct).
+#[derive(Default)]
+struct SlotOf(Vec<u32>);
+
+impl SlotOf {
+    /// References beyond this are not tabled (4 bytes for each reference below it).
+    const DENSE: u64 = 1 << 26;
+
+    fn note(&mut self, r: SeriesRef, slot: u32) {
+        if r < Self::DENSE {
+            let i = r as usize;
+            if self.0.len() <= i {
+                self.0.resize((i + 1).next_power_of_two(), u32::MAX);
+            }
+            self.0[i] = slot;
+        }
+    }
+
+    fn get(&self, r: SeriesRef) -> Option<u32> {
+        usize::try_from(r)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .copied()
+            .filter(|&s| s != u32::MAX)
+    }
 }

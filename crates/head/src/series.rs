@@ -1,14 +1,14 @@
 //! One series in memory: its full chunks (in head chunk files, or kept in memory when there are none), its
-//! open chunk, its newest sample, and its own lock.
+//! open chunk, its newest sample, and the slot of the lock that guards them (see [`crate::locks`]).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use parking_lot::Mutex;
 use tsdb_chunks::{HeadChunkFiles, HeadChunkRef, XorChunk, XorIter};
 use tsdb_labels::Labels;
 use tsdb_wal::SeriesRef;
 
 use crate::error::{AppendError, HeadError};
+use crate::locks::StateCell;
 
 /// Where a full chunk's bytes are.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ impl Deleted {
     }
 }
 
-/// Mutable state of a series, behind its lock.
+/// Mutable state of a series, behind the lock of its slot ([`crate::locks`]).
 #[derive(Debug)]
 pub(crate) struct SeriesState {
     pub full: Vec<ChunkMeta>,
@@ -101,7 +101,10 @@ pub(crate) struct MemSeries {
     pend_id: AtomicU64,
     pend_t: AtomicI64,
     pend_v: AtomicU64,
-    pub state: Mutex<SeriesState>,
+    /// The slot of the head's [`SeriesLocks`](crate::locks::SeriesLocks) whose lock guards `state`.
+    pub slot: u32,
+    /// Reached only through a guard of the slot's lock.
+    state: StateCell,
 }
 
 /// What a commit-time append did.
@@ -114,9 +117,10 @@ pub(crate) enum Appended {
 }
 
 impl MemSeries {
-    pub fn new(sref: SeriesRef, labels: Labels, logged: bool) -> MemSeries {
+    pub fn new(sref: SeriesRef, slot: u32, labels: Labels, logged: bool) -> MemSeries {
         MemSeries {
             sref,
+            slot,
             labels,
             logged: AtomicBool::new(logged),
             has_newest: AtomicBool::new(false),
@@ -125,13 +129,19 @@ impl MemSeries {
             pend_id: AtomicU64::new(0),
             pend_t: AtomicI64::new(0),
             pend_v: AtomicU64::new(0),
-            state: Mutex::new(SeriesState {
+            state: StateCell::new(SeriesState {
                 full: Vec::new(),
                 open: None,
                 newest: None,
                 deleted: Deleted::default(),
             }),
         }
+    }
+
+    /// The state, for [`SeriesLocks`](crate::locks::SeriesLocks) alone: dereferencing it needs the lock of
+    /// `slot`.
+    pub(crate) fn state_ptr(&self) -> *mut SeriesState {
+        self.state.get()
     }
 
     pub fn is_logged(&self) -> bool {

@@ -129,14 +129,15 @@ impl StripeSeries {
             .cloned()
     }
 
-    /// The series with these labels, created with `new_ref()` as its reference if absent; `true` if created.
+    /// The series with these labels, created with `new_ref()` as its reference and lock slot if absent;
+    /// `true` if created.
     /// `created` runs for a new series before any other thread can find it by labels.
     pub fn get_or_create(
         &self,
         hash: u64,
         labels: &Labels,
         logged: bool,
-        new_ref: impl FnOnce() -> SeriesRef,
+        new_ref: impl FnOnce() -> (SeriesRef, u32),
         created: impl FnOnce(&Arc<MemSeries>),
     ) -> (Arc<MemSeries>, bool) {
         let mut st = self.by_hash[hash as usize & self.mask].write();
@@ -145,8 +146,8 @@ impl StripeSeries {
                 return (s.clone(), false);
             }
         }
-        let r = new_ref();
-        let s = Arc::new(MemSeries::new(r, labels.clone(), logged));
+        let (r, slot) = new_ref();
+        let s = Arc::new(MemSeries::new(r, slot, labels.clone(), logged));
         created(&s);
         match st.entry(hash) {
             std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(s.clone()),
@@ -210,7 +211,7 @@ mod tests {
         let mut next = 0;
         let mut new_ref = || {
             next += 1;
-            next
+            (next, 0)
         };
         let (sa, _) = st.get_or_create(7, &a, false, &mut new_ref, |_| {});
         let (sb, created) = st.get_or_create(7, &b, false, &mut new_ref, |_| {});
