@@ -14,8 +14,8 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::series::{MemSeries, SeriesState};
 
-/// Slots in a head. A multiple of every replay worker count (1 to 8), so that replay can give each
-/// worker the slots congruent to its index; beyond `SLOTS * SERIES_PER_SLOT` series, unrelated series
+/// Slots in a head. Replay gives each worker the slots congruent to its index; a multiple of every
+/// worker count (1 to 8) splits them evenly. Beyond `SLOTS * SERIES_PER_SLOT` series, unrelated series
 /// share slots (more waiting under contention, never a deadlock).
 pub(crate) const SLOTS: u32 = 840 * 5;
 
@@ -49,7 +49,7 @@ impl SeriesLocks {
         StateGuard {
             _g: g,
             // SAFETY: the slot's lock is held for the guard's life, and every access to a series' state
-            // goes through a guard on its slot (see `MemSeries::state`).
+            // goes through a guard on its slot (see `MemSeries::state_ptr`).
             st: s.state_ptr(),
             _p: PhantomData,
         }

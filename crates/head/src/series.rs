@@ -273,7 +273,7 @@ impl SeriesState {
         if full {
             // Only at u16::MAX samples, which max_samples prevents; cut and start again.
             if let Some(o) = self.open.take() {
-                self.full.push(map_chunk(sref, o, files));
+                self.full.push(cut_chunk(sref, o, files).0);
             }
             let mut c = XorChunk::new();
             let _ = c.append(t, v);
@@ -437,10 +437,6 @@ impl SeriesState {
 
 /// Moves a full open chunk to the head chunk files, or keeps its bytes in memory if there are none or the
 /// write fails (the WAL still holds its samples).
-fn map_chunk(sref: SeriesRef, o: OpenChunk, files: Option<&HeadChunkFiles>) -> ChunkMeta {
-    cut_chunk(sref, o, files).0
-}
-
 /// Closes an open chunk: written to `files` if there are any (and the write succeeds), then its buffer
 /// is handed back for the next chunk; otherwise its bytes stay in memory as the full chunk.
 fn cut_chunk(
