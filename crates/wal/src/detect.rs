@@ -107,15 +107,16 @@ pub(crate) fn family(dir: &Path) -> Result<Family> {
             .unwrap_or_default()
             .to_string()
     };
-    // SegmentWAL if any segment named the SegmentWAL way starts with the magic: a first segment whose
-    // magic was damaged (flipped, cut) beside intact ones is damage, the reader's to report with its
-    // offset, not another format.
+    // SegmentWAL if any segment named the SegmentWAL way starts with the magic, or with a part of it (a
+    // segment torn while it was created, down to an empty file: only a SegmentWAL writer names files so):
+    // a first segment whose magic was damaged (flipped, cut) beside intact ones is damage, the reader's to
+    // report with its offset, not another format.
     let mut magic = false;
     for s in all.iter().filter(|s| name(s) == segment_name(s.seq)) {
         let head = read_prefix(&s.path, HEADER_LEN as usize)?;
-        if head.len() >= 4
-            && u32::from_be_bytes([head[0], head[1], head[2], head[3]]) == SEGMENT_MAGIC
-        {
+        let want = SEGMENT_MAGIC.to_be_bytes();
+        let n = head.len().min(want.len());
+        if head[..n] == want[..n] {
             magic = true;
             break;
         }

@@ -980,6 +980,14 @@ fn detection_of_every_format() {
     std::fs::create_dir(d.path().join("checkpoint.00000003")).unwrap();
     assert_eq!(detect(d.path()).unwrap(), WalFormat::Wlog);
 
+    // A SegmentWAL whose only segment was torn while it was created (empty, or part of the magic): still
+    // SegmentWAL, for the reader to find the torn tail and a writable open to repair it.
+    for torn in [&b""[..], &[0x43, 0xaf]] {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("000001"), torn).unwrap();
+        assert_eq!(detect(d.path()).unwrap(), WalFormat::SegmentWal, "{torn:?}");
+    }
+
     // Not recognised: a six-digit segment without the magic, mixed naming, SegmentWAL next to a checkpoint.
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("000001"), b"\x01\x02\x03\x04\x05\x06\x07\x08").unwrap();
